@@ -1,0 +1,30 @@
+"""Console tables of segmentation results, printed at the end of an evaluation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.table import Table
+from torch import Tensor
+
+
+def format_iou_table(
+    iou_per_class: Tensor,
+    class_names: Sequence[str],
+    title: str = "Per-class IoU (%)",
+    digits: int = 2,
+) -> Table:
+    """Table of one row per class with its IoU in percent; "n/a" for a class never seen (NaN)."""
+    if len(class_names) != len(iou_per_class):
+        raise ValueError(
+            f"class_names has {len(class_names)} names for {len(iou_per_class)} IoU values; "
+            "pass the dataset's class names in label order."
+        )
+    table = Table(title=title)
+    table.add_column("id", justify="right")
+    table.add_column("class")
+    table.add_column("IoU", justify="right")
+    for index, (name, iou) in enumerate(zip(class_names, iou_per_class.tolist(), strict=True)):
+        table.add_row(str(index), name, "n/a" if math.isnan(iou) else f"{100 * iou:.{digits}f}")
+    return table
