@@ -1,0 +1,157 @@
+"""``create_backbone``: a named variant, plus any override, validated before anything is built."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from functools import lru_cache
+from typing import Any
+
+from src.models.backbones.complexity import count_macs
+from src.models.backbones.norm import NORM_LAYERS
+from src.models.backbones.pretrained import load_pretrained
+from src.models.backbones.resnest import DILATION_SCHEME, STAGE_PLANES, ResNeSt, group_width
+from src.models.backbones.variants import VARIANTS
+
+WIDTH_POLICIES = ("fixed", "flops_matched")
+ARCH_KEYS = tuple(
+    name for name in inspect.signature(ResNeSt.__init__).parameters if name not in ("self",)
+)
+# The image size at which MACs are matched; FLOP tables use 224.
+MATCH_IMAGE_SIZE = 224
+
+
+def list_backbones() -> list[str]:
+    """Every registered backbone name, sorted."""
+    return sorted(VARIANTS)
+
+
+def create_backbone(
+    name: str,
+    *,
+    pretrained: bool | str | None = None,
+    output_stride: int = 32,
+    width_policy: str = "fixed",
+    **overrides: Any,
+) -> ResNeSt:
+    """Build the backbone ``name`` with ``overrides`` applied to its table row.
+
+    ``pretrained``: None/False for random init, True for the official checkpoint (downloaded once
+    into the torch hub cache, hash-checked), or a path to a local file.
+    ``width_policy="flops_matched"`` replaces ``bottleneck_width`` by the width that keeps the
+    backbone's MACs closest to the named variant's own setting, for fair radix x cardinality
+    comparisons at equal compute (the paper's 64d / 40d / 24d ablation).
+    Invalid settings raise ``ValueError`` naming the key before any layer is allocated.
+    """
+    if name not in VARIANTS:
+        close = difflib.get_close_matches(name, VARIANTS, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"model.backbone.name={name!r} is not a registered backbone.{hint} "
+            f"Known: {', '.join(list_backbones())}."
+        )
+    unknown = sorted(set(overrides) - set(ARCH_KEYS))
+    if unknown:
+        raise ValueError(
+            f"model.backbone has unknown key(s) {unknown}; allowed overrides: "
+            f"{', '.join(k for k in ARCH_KEYS if k != 'output_stride')}, pretrained, "
+            f"output_stride, width_policy."
+        )
+    arch = {**VARIANTS[name].arch, **overrides, "output_stride": output_stride}
+    if width_policy not in WIDTH_POLICIES:
+        raise ValueError(
+            f"model.backbone.width_policy={width_policy!r} is not one of {list(WIDTH_POLICIES)}."
+        )
+    if width_policy == "flops_matched":
+        arch["round_to_groups"] = True
+        arch["bottleneck_width"] = flops_matched_width(name, arch)
+    validate_arch(arch)
+    model = ResNeSt(**arch)
+    if pretrained:
+        load_pretrained(model, name, pretrained)
+    return model
+
+
+def validate_arch(arch: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the ``model.backbone`` key of the first invalid setting."""
+    radix, cardinality, width = arch["radix"], arch["cardinality"], arch["bottleneck_width"]
+    layers = tuple(arch["layers"])
+    checks = [
+        (
+            "radix",
+            radix >= 0,
+            "must be >= 0 (0 = plain grouped conv, 1 = SE-like, 2+ = split attention)",
+        ),
+        ("cardinality", cardinality >= 1, "must be >= 1"),
+        ("bottleneck_width", width >= 1, "must be >= 1"),
+        ("stem_width", arch.get("stem_width", 32) >= 1, "must be >= 1"),
+        ("reduction_factor", arch.get("reduction_factor", 4) >= 1, "must be >= 1"),
+        ("layers", len(layers) == 4 and min(layers) >= 1, "must be four positive block counts"),
+        ("dropblock_prob", 0.0 <= arch.get("dropblock_prob", 0.0) < 1.0, "must be in [0, 1)"),
+        ("final_drop", 0.0 <= arch.get("final_drop", 0.0) < 1.0, "must be in [0, 1)"),
+        ("output_stride", arch["output_stride"] in DILATION_SCHEME, "must be 8, 16 or 32"),
+        (
+            "norm_layer",
+            arch.get("norm_layer", "batchnorm") in NORM_LAYERS,
+            f"must be one of {list(NORM_LAYERS)}",
+        ),
+    ]
+    for key, ok, rule in checks:
+        if not ok:
+            raise ValueError(f"model.backbone.{key}={arch[key]!r} {rule}.")
+    splits = cardinality * max(radix, 1)
+    for planes in STAGE_PLANES:
+        width_3x3 = group_width(
+            planes,
+            width,
+            cardinality,
+            radix,
+            arch.get("reduction_factor", 4),
+            arch.get("round_to_groups", False),
+        )
+        if width_3x3 == 0 or width_3x3 % splits:
+            raise ValueError(
+                f"model.backbone: a stage of {planes} planes gets group width {width_3x3} "
+                f"(bottleneck_width={width}, cardinality={cardinality}), which is not divisible "
+                f"into radix x cardinality = {splits} groups; change model.backbone.radix, "
+                f".cardinality or .bottleneck_width."
+            )
+        inter = max(width_3x3 * max(radix, 1) // arch.get("reduction_factor", 4), 32)
+        if radix >= 1 and inter % cardinality:
+            raise ValueError(
+                f"model.backbone: the attention bottleneck of {inter} channels is not divisible "
+                f"by cardinality={cardinality}; change model.backbone.reduction_factor or "
+                f".cardinality."
+            )
+
+
+def flops_matched_width(name: str, arch: dict[str, Any]) -> int:
+    """The bottleneck width giving MACs closest to the variant's own (radix, cardinality, width).
+
+    Group widths are rounded to multiples of radix x cardinality (``round_to_groups``), so every
+    integer width is buildable; MACs grow monotonically with it, so a bisection finds the best.
+    """
+    reference = _macs(_key({**VARIANTS[name].arch, "output_stride": 32}))
+    probe = {**arch, "output_stride": 32, "round_to_groups": True}
+
+    def macs(width: int) -> int:
+        return _macs(_key({**probe, "bottleneck_width": width}))
+
+    low, high = 1, 512
+    while low < high:
+        middle = (low + high) // 2
+        if macs(middle) < reference:
+            low = middle + 1
+        else:
+            high = middle
+    return min((max(low - 1, 1), low), key=lambda width: abs(macs(width) - reference))
+
+
+def _key(arch: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in arch.items()))
+
+
+@lru_cache(maxsize=256)
+def _macs(arch_key: tuple[tuple[str, Any], ...]) -> int:
+    arch = dict(arch_key)
+    return count_macs(lambda: ResNeSt(**arch), MATCH_IMAGE_SIZE, arch.get("in_chans", 3))
