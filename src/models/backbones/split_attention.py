@@ -103,14 +103,14 @@ class SplitAttentionConv2d(nn.Module):
         x = self.relu(self.dropblock(self.bn0(self.conv(x))))
         if self.radix > 1:
             splits = x.unflatten(1, (self.radix, self.channels))  # B, R, C, H, W
-            gap = splits.sum(dim=1).mean(dim=(2, 3), keepdim=True)
+            gap = F.adaptive_avg_pool2d(splits.sum(dim=1), 1)
         else:
-            gap = x.mean(dim=(2, 3), keepdim=True)
+            gap = F.adaptive_avg_pool2d(x, 1)
         logits = self.fc2(self.relu(self.bn1(self.fc1(gap))))
         if self.radix > 1:
-            # fc2 is cardinal-major: (K, R, C/K) -> softmax over R -> radix-major (R, K*C/K).
-            attention = logits.unflatten(1, (self.cardinality, self.radix, -1)).softmax(dim=2)
-            attention = attention.transpose(1, 2).reshape_as(logits)
-            attention = attention.unflatten(1, (self.radix, self.channels))
+            # fc2 is cardinal-major (K, R, C/K): bring R to the front (radix-major), softmax
+            # over it, then line the weights up with the splits (R, C).
+            attention = logits.unflatten(1, (self.cardinality, self.radix, -1)).transpose(1, 2)
+            attention = attention.softmax(dim=1).reshape(-1, self.radix, self.channels, 1, 1)
             return (splits * attention).sum(dim=1)
         return x * torch.sigmoid(logits)

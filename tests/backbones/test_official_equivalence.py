@@ -1,0 +1,46 @@
+"""Official checkpoints load unchanged and give the official outputs (the ``resnest`` package)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from src.models.backbones import create_backbone
+from tests.backbones.official import OFFICIAL_NAMES, build_official
+
+pytest.importorskip("resnest", reason="resnest==0.0.5 is a test dependency (pip install -e .[dev])")
+
+
+@pytest.fixture(scope="module")
+def image() -> torch.Tensor:
+    return torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("output_stride", [32, 16, 8])
+@pytest.mark.parametrize("name", OFFICIAL_NAMES)
+def test_official_state_dict_loads_strictly_and_outputs_match(
+    name: str, output_stride: int, image: torch.Tensor
+) -> None:
+    torch.manual_seed(0)
+    official = build_official(name, output_stride)
+    ours = create_backbone(name, output_stride=output_stride)
+    state = official.state_dict()
+    assert list(ours.state_dict()) == list(state)
+    ours.load_state_dict(state, strict=True)
+
+    with torch.no_grad():
+        for mode in (False, True):  # eval, then train (BN uses batch statistics)
+            official.train(mode)
+            ours.train(mode)
+            expected = official(image.clone())
+            actual = ours(image.clone())
+            torch.testing.assert_close(actual, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", OFFICIAL_NAMES)
+def test_parameter_count_equals_official(name: str) -> None:
+    with torch.device("meta"):
+        official = build_official(name)
+        ours = create_backbone(name)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(ours) == count(official)
