@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
 
 from src.models.backbones.complexity import count_macs
 from src.models.backbones.norm import NORM_LAYERS
@@ -17,6 +20,8 @@ WIDTH_POLICIES = ("fixed", "flops_matched")
 ARCH_KEYS = tuple(
     name for name in inspect.signature(ResNeSt.__init__).parameters if name not in ("self",)
 )
+# Keys of the ``model.backbone`` config group.
+BACKBONE_CONFIG_KEYS = ("name", "pretrained", "output_stride", "width_policy", *ARCH_KEYS)
 # The image size at which MACs are matched; FLOP tables use 224.
 MATCH_IMAGE_SIZE = 224
 
@@ -70,6 +75,15 @@ def create_backbone(
     if pretrained:
         load_pretrained(model, name, pretrained)
     return model
+
+
+def backbone_from_config(config: Mapping[str, Any], **fixed: Any) -> ResNeSt:
+    """``create_backbone`` from the ``model.backbone`` config group; null values keep the
+    variant's table value, so every override can sit in the config (and in sweeps) as a key."""
+    if isinstance(config, DictConfig):
+        config = OmegaConf.to_container(config, resolve=True)
+    settings = {key: value for key, value in config.items() if value is not None}
+    return create_backbone(**settings, **fixed)
 
 
 def validate_arch(arch: dict[str, Any]) -> None:

@@ -1,0 +1,129 @@
+"""ImageNet-style classification with a ResNeSt backbone: the training recipe lives here."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from lightning import LightningModule
+from torchmetrics.classification import MulticlassAccuracy
+
+from src.models.backbones import backbone_from_config
+from src.models.mixing import mix_batch, soft_cross_entropy
+from src.models.optim import decay_groups, scaled_lr
+from src.models.schedules import step_scheduler, warmup_cosine
+
+
+class ClassificationModule(LightningModule):
+    """SGD + warmup/cosine, label smoothing, mixup/cutmix, DropBlock ramp; top-1/top-5.
+
+    ``lr`` is the learning rate per 256 images: the optimiser uses
+    ``lr * global_batch / 256`` where the global batch counts every process and accumulation.
+    EMA of weights is a callback (``callbacks=ema``), so it is checkpointed with the run.
+    """
+
+    def __init__(
+        self,
+        backbone: dict[str, Any],
+        num_classes: int,
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        weight_decay: float = 1e-4,
+        warmup_epochs: float = 5.0,
+        min_lr_ratio: float = 0.0,
+        label_smoothing: float = 0.0,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+        mix_switch_prob: float = 0.5,
+        dropblock_ramp: float = 1.0,
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.backbone = backbone_from_config(backbone, num_classes=num_classes)
+        self.train_acc1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.val_acc1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.val_acc5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
+
+    def configure_model(self) -> None:
+        if self.hparams.channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+        if self.hparams.compile:
+            self.backbone.compile()  # in place: state-dict keys stay the backbone's own
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.backbone(images)
+
+    def on_train_batch_start(self, batch: dict[str, Any], batch_idx: int) -> None:
+        ramp_steps = self.hparams.dropblock_ramp * self.trainer.estimated_stepping_batches
+        self.backbone.set_dropblock_progress(self.global_step / max(ramp_steps, 1))
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        images, soft_targets = mix_batch(
+            batch["image"],
+            batch["target"],
+            self.hparams.num_classes,
+            mixup_alpha=self.hparams.mixup_alpha,
+            cutmix_alpha=self.hparams.cutmix_alpha,
+            switch_prob=self.hparams.mix_switch_prob,
+            smoothing=self.hparams.label_smoothing,
+        )
+        logits = self(images)
+        loss = soft_cross_entropy(logits, soft_targets)
+        self.train_acc1(logits, batch["target"])
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
+        self.log("train/acc1", self.train_acc1, on_step=False, on_epoch=True)
+        self.log(
+            "data/skipped",
+            float(batch["num_skipped"]),
+            on_step=False,
+            on_epoch=True,
+            reduce_fx="sum",
+            sync_dist=True,
+        )
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        logits = self(batch["image"])
+        loss = F.cross_entropy(logits, batch["target"])
+        self.val_acc1(logits, batch["target"])
+        self.val_acc5(logits, batch["target"])
+        self.log("val/loss", loss, on_epoch=True, sync_dist=True)
+        self.log("val/acc1", self.val_acc1, on_epoch=True, prog_bar=True)
+        self.log("val/acc5", self.val_acc5, on_epoch=True)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        trainer = self.trainer
+        batch_size = trainer.datamodule.batch_size
+        global_batch = batch_size * trainer.world_size * trainer.accumulate_grad_batches
+        lr = scaled_lr(self.hparams.lr, global_batch)
+        optimizer = torch.optim.SGD(
+            decay_groups(self.backbone, lr, self.hparams.weight_decay),
+            lr=lr,
+            momentum=self.hparams.momentum,
+            nesterov=self.hparams.nesterov,
+        )
+        total_steps = int(trainer.estimated_stepping_batches)
+        warmup_steps = math.ceil(self.hparams.warmup_epochs * steps_per_epoch(trainer))
+        multiplier = partial(
+            warmup_cosine,
+            total_steps=total_steps,
+            warmup_steps=min(warmup_steps, total_steps),
+            min_ratio=self.hparams.min_lr_ratio,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": step_scheduler(optimizer, multiplier)}
+
+
+def steps_per_epoch(trainer: Any) -> float:
+    """Optimiser steps in one epoch (after ``limit_train_batches`` and accumulation)."""
+    batches = trainer.num_training_batches
+    if not math.isfinite(batches):
+        batches = len(trainer.train_dataloader)
+    return max(batches / trainer.accumulate_grad_batches, 1.0)

@@ -1,0 +1,93 @@
+"""What ``src/train.py`` and ``src/eval.py`` do with a composed config."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from src.utils.config_validation import validate_config
+from src.utils.git import git_commit
+from src.utils.instantiate import instantiate_group
+from src.utils.report import print_metrics
+from src.utils.run_config import hydra_choices, print_config_tree, save_run_config
+
+log = logging.getLogger(__name__)
+
+
+def prepare(cfg: DictConfig) -> None:
+    """Check, show and record the config, then seed; nothing is read or built before this."""
+    if cfg.extras.get("validate_config", True):
+        validate_config(cfg)
+    if cfg.extras.get("print_config", True):
+        print_config_tree(cfg)
+    save_run_config(cfg, cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    run_info = {
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "hydra_choices": hydra_choices(),
+        "git_commit": git_commit(Path(cfg.paths.root_dir)),
+    }
+    for logger in trainer.loggers:
+        logger.log_hyperparams(run_info)
+    return trainer
+
+
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: str) -> str | None:
+    """``last`` means this run directory's ``checkpoints/last.ckpt`` if it exists (a fresh start
+    otherwise), so a requeued job with a pinned run dir resumes without editing its command."""
+    if ckpt_path != "last":
+        return ckpt_path
+    last = Path(output_dir) / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        log.info("Resuming from %s", last)
+        return str(last)
+    log.info("No %s yet: starting from scratch", last)
+    return None
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Fit, then validate the best checkpoint; return ``cfg.optimized_metric``'s value."""
+    prepare(cfg)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = hydra.utils.instantiate(cfg.model)
+    trainer = build_trainer(cfg)
+    if cfg.get("train", True):
+        trainer.fit(
+            model, datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path, cfg.paths.output_dir)
+        )
+    metrics = scalar_metrics(trainer.callback_metrics)
+    if cfg.get("test", False) and not trainer.fast_dev_run:
+        checkpoint = trainer.checkpoint_callback
+        best = checkpoint.best_model_path if isinstance(checkpoint, ModelCheckpoint) else ""
+        results = trainer.validate(model, datamodule, ckpt_path=best or None, verbose=False)
+        metrics.update(scalar_metrics(results[0]) if results else {})
+    print_metrics(metrics, title=f"{cfg.task_name}: final metrics")
+    return metrics.get(cfg.get("optimized_metric"))
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Validate ``cfg.ckpt_path`` on the validation split and print the metrics table."""
+    prepare(cfg)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = hydra.utils.instantiate(cfg.model)
+    trainer = build_trainer(cfg)
+    results = trainer.validate(model, datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
+    metrics = scalar_metrics(results[0]) if results else {}
+    print_metrics(metrics, title=f"evaluation of {cfg.ckpt_path}")
+    return metrics

@@ -1,0 +1,23 @@
+"""Results tables for people: the metrics of a run, printed at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import rich
+from lightning.pytorch.utilities import rank_zero_only
+from rich.table import Table
+
+
+def metrics_table(metrics: Mapping[str, float], title: str = "Results") -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name in sorted(metrics):
+        table.add_row(name, f"{metrics[name]:.4f}")
+    return table
+
+
+@rank_zero_only
+def print_metrics(metrics: Mapping[str, float], title: str = "Results") -> None:
+    rich.print(metrics_table(metrics, title))
