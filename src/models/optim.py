@@ -13,17 +13,23 @@ def scaled_lr(base_lr: float, global_batch: int, reference_batch: int = REFERENC
 
 
 def decay_groups(
-    module: nn.Module, lr: float, weight_decay: float, name: str = ""
+    module: nn.Module,
+    lr: float,
+    weight_decay: float,
+    name: str = "",
+    decay_norm_and_bias: bool = False,
 ) -> list[dict[str, object]]:
-    """Two SGD groups: weights with ``weight_decay``, norm and bias parameters without.
+    """SGD groups of ``module``: weights with ``weight_decay``, norm and bias parameters without.
 
     One-dimensional tensors are exactly the norm scales/shifts and biases, the parameters the
-    ResNeSt recipe exempts from weight decay ("no bias decay").
+    ResNeSt ImageNet recipe exempts from weight decay ("no bias decay"). PyTorch-Encoding's
+    segmentation scripts decay everything: ``decay_norm_and_bias=True``.
     """
     decay, no_decay = [], []
     for parameter in module.parameters():
         if parameter.requires_grad:
-            (no_decay if parameter.ndim <= 1 else decay).append(parameter)
+            exempt = parameter.ndim <= 1 and not decay_norm_and_bias
+            (no_decay if exempt else decay).append(parameter)
     groups = [
         {"params": decay, "lr": lr, "weight_decay": weight_decay, "name": f"{name}decay"},
         {"params": no_decay, "lr": lr, "weight_decay": 0.0, "name": f"{name}no_decay"},

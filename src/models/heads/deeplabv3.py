@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from src.models.heads.layers import NormLayer, conv_norm_relu
+from src.models.heads.layers import NormFactory, conv_norm_relu
 
 
 class ImagePooling(nn.Module):
@@ -24,7 +24,7 @@ class ImagePooling(nn.Module):
     BatchNorm needs a batch of at least two images.
     """
 
-    def __init__(self, in_channels: int, channels: int, norm_layer: NormLayer) -> None:
+    def __init__(self, in_channels: int, channels: int, norm_layer: NormFactory) -> None:
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.conv = conv_norm_relu(in_channels, channels, 1, norm_layer)
@@ -42,7 +42,7 @@ class ASPP(nn.Module):
         channels: int = 256,
         atrous_rates: Sequence[int] = (12, 24, 36),
         dropout: float = 0.5,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+        norm_layer: NormFactory = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
         self.branches = nn.ModuleList(
@@ -80,7 +80,7 @@ class DeepLabV3Head(nn.Module):
         atrous_rates: tuple[int, ...] = (12, 24, 36),
         dropout: float = 0.1,
         aspp_dropout: float = 0.5,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+        norm_layer: NormFactory = nn.BatchNorm2d,
         in_index: int = -1,
     ) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from itertools import pairwise
 
 from torch import Tensor, nn
 
-from src.models.heads.layers import NormLayer, conv_norm_relu
+from src.models.heads.layers import NormFactory, conv_norm_relu
 
 
 class FCNHead(nn.Module):
@@ -29,7 +29,7 @@ class FCNHead(nn.Module):
         dropout: float = 0.1,
         in_index: int = -1,
         num_convs: int = 1,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+        norm_layer: NormFactory = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
         if num_convs < 1:

@@ -6,18 +6,16 @@ Kept in one place so the ASPP branches, the DeepLabV3 bottleneck and the FCN con
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch import nn
 
-NormLayer = Callable[[int], nn.Module]
+from src.models.backbones.norm import NormFactory
 
 
 def conv_norm_relu(
     in_channels: int,
     out_channels: int,
     kernel_size: int,
-    norm_layer: NormLayer,
+    norm_layer: NormFactory,
     dilation: int = 1,
 ) -> nn.Sequential:
     """Return a stride-1 conv that keeps the spatial size, followed by ``norm_layer`` and ReLU."""
