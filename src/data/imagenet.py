@@ -1,0 +1,302 @@
+"""ImageNet classification data: folder layout, transforms, dataset and datamodule.
+
+Expects the common "ImageFolder" layout of ILSVRC2012: ``root/train/<class>/*.JPEG`` and
+``root/val/<class>/*.JPEG`` with the same class folders (WordNet ids) in both; class index
+= position of the folder name in sorted order, as torchvision and timm do, so checkpoints
+trained elsewhere line up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import albumentations as A
+from lightning import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from src.data.collate import CollateSamples, Sample
+from src.data.corrupt import CorruptSampleGuard, check_on_corrupt
+from src.data.image_io import IMAGE_EXTENSIONS, is_image_file, read_rgb
+from src.data.loaders import make_loader
+from src.data.toy import has_complete_toy, make_toy_imagenet
+from src.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    build_policy,
+    interpolation_flag,
+    normalize_to_tensor,
+)
+
+_EXPECTED_TREE = (
+    "expected layout:\n"
+    "  {root}/train/<class>/*.JPEG   one folder per class (e.g. n01440764)\n"
+    "  {root}/val/<class>/*.JPEG     the same class folders as train/"
+)
+
+
+def find_classes(root: str | Path) -> list[str]:
+    """Sorted class folder names under ``root/train``; their positions are the labels."""
+    root = Path(root)
+    train = root / "train"
+    if not train.is_dir():
+        reason = "does not exist" if not root.exists() else "has no train/ folder"
+        raise FileNotFoundError(
+            f"ImageNet root '{root}' {reason}; set data.root to the folder holding train/ "
+            f"and val/ (or data.toy=true to generate a toy set there).\n"
+            + _EXPECTED_TREE.format(root=root)
+        )
+    classes = sorted(entry.name for entry in os.scandir(train) if entry.is_dir())
+    if not classes:
+        raise FileNotFoundError(
+            f"ImageNet train folder '{train}' has no class folders.\n"
+            + _EXPECTED_TREE.format(root=root)
+        )
+    return classes
+
+
+def list_samples(root: str | Path, split: str, classes: Sequence[str]) -> list[tuple[str, int]]:
+    """``(path, label)`` for every image of ``root/<split>``, checked against ``classes``."""
+    root = Path(root)
+    folder = root / split
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"ImageNet root '{root}' has no {split}/ folder.\n" + _EXPECTED_TREE.format(root=root)
+        )
+    entries = list(os.scandir(folder))
+    loose = sorted(entry.name for entry in entries if entry.is_file() and is_image_file(entry.name))
+    if loose:
+        raise ValueError(
+            f"ImageNet {split} folder '{folder}' holds {len(loose)} images directly "
+            f"(e.g. '{loose[0]}') instead of one sub-folder per class. Move each image into "
+            f"{split}/<class>/, e.g. with the widely used valprep.sh script (from "
+            "soumith/imagenetloader.torch) or from the labels in LOC_val_solution.csv of the "
+            "Kaggle release.\n" + _EXPECTED_TREE.format(root=root)
+        )
+    found = sorted(entry.name for entry in entries if entry.is_dir())
+    if found != list(classes):
+        missing = sorted(set(classes) - set(found))
+        extra = sorted(set(found) - set(classes))
+        raise ValueError(
+            f"ImageNet {split} folder '{folder}' does not have the class folders of train/: "
+            f"{len(missing)} missing (e.g. {missing[:3]}), {len(extra)} extra "
+            f"(e.g. {extra[:3]}). Both splits need the same class folders."
+        )
+    samples: list[tuple[str, int]] = []
+    for label, name in enumerate(classes):
+        files = sorted(
+            entry.path
+            for entry in os.scandir(folder / name)
+            if entry.is_file() and is_image_file(entry.name)
+        )
+        if not files:
+            raise ValueError(
+                f"ImageNet class folder '{folder / name}' has no images (looked for "
+                f"{sorted(IMAGE_EXTENSIONS)}, any case). Add its images, or remove the class "
+                "from both train/ and val/."
+            )
+        samples.extend((path, label) for path in files)
+    return samples
+
+
+def train_transform(
+    crop: int,
+    scale: tuple[float, float],
+    interpolation: str,
+    hflip: float,
+    color_jitter: float,
+    auto_augment: str | None,
+    randaug_n: int,
+    randaug_m: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> A.Compose:
+    """Inception-style training crop, flip, colour jitter, optional policy, normalise."""
+    steps: list[A.BasicTransform] = [
+        A.RandomResizedCrop(
+            size=(crop, crop),
+            scale=scale,
+            ratio=(3 / 4, 4 / 3),
+            interpolation=interpolation_flag(interpolation),
+        ),
+        A.HorizontalFlip(p=hflip),
+    ]
+    if color_jitter > 0:
+        jitter = color_jitter
+        steps.append(
+            A.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter, hue=0, p=1)
+        )
+    policy = build_policy(auto_augment, randaug_n, randaug_m)
+    if policy is not None:
+        steps.append(policy)
+    return A.Compose([*steps, *normalize_to_tensor(mean, std)])
+
+
+def eval_transform(
+    crop: int, crop_pct: float, interpolation: str, mean: Sequence[float], std: Sequence[float]
+) -> A.Compose:
+    """Resize the shorter side to ``crop / crop_pct`` (224 -> 256), then centre-crop."""
+    if not 0 < crop_pct <= 1:
+        raise ValueError(f"data.crop_pct={crop_pct} must be in (0, 1] (0.875 is standard)")
+    return A.Compose(
+        [
+            A.SmallestMaxSize(
+                max_size=round(crop / crop_pct), interpolation=interpolation_flag(interpolation)
+            ),
+            A.CenterCrop(height=crop, width=crop),
+            *normalize_to_tensor(mean, std),
+        ]
+    )
+
+
+class ImageFolderDataset(Dataset):
+    """Labelled image files, decoded and transformed on access.
+
+    Returns a :class:`~src.data.collate.Sample`, or None for a corrupt file when
+    ``on_corrupt="skip"``.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[tuple[str | Path, int]],
+        transform: A.Compose,
+        on_corrupt: str = "error",
+    ) -> None:
+        self.samples = list(samples)
+        self.transform = transform
+        self._guard = CorruptSampleGuard(on_corrupt)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> Sample | None:
+        path, label = self.samples[index]
+        return self._guard(lambda: self._load(path, label))
+
+    def _load(self, path: str | Path, label: int) -> Sample:
+        image = self.transform(image=read_rgb(path))["image"]
+        return Sample(image=image, target=label)
+
+
+class ImageNetDataModule(LightningDataModule):
+    """ImageNet (or any ImageFolder-layout set) for classification.
+
+    ``batch_size`` is per process. Batches are dicts, see :mod:`src.data.collate`.
+    ``class_names`` / ``num_classes`` are read from the train/ folder names on first use,
+    so they are available before ``setup`` (with ``toy=True`` that first use generates the
+    toy set). ``num_classes``, when given, lets the model be sized from the config and is
+    checked against the folders in ``setup``. ``mean``/``std`` un-normalise images for visualisation. The test loader is the
+    validation split, since ImageNet's test labels are not public.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        batch_size: int = 256,
+        num_workers: int = 8,
+        train_crop: int = 224,
+        eval_crop: int = 224,
+        crop_pct: float = 0.875,
+        scale: tuple[float, float] = (0.08, 1.0),
+        interpolation: str = "bicubic",
+        hflip: float = 0.5,
+        color_jitter: float = 0.4,
+        auto_augment: str | None = None,
+        randaug_n: int = 2,
+        randaug_m: int = 9,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+        pin_memory: bool = True,
+        persistent_workers: bool = True,
+        on_corrupt: str = "error",
+        toy: bool = False,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self._declared_num_classes = num_classes
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.mean = tuple(float(value) for value in mean)
+        self.std = tuple(float(value) for value in std)
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
+        self.on_corrupt = check_on_corrupt(on_corrupt)
+        self.toy = toy
+        self.train_transform = train_transform(
+            train_crop,
+            (float(scale[0]), float(scale[1])),
+            interpolation,
+            hflip,
+            color_jitter,
+            auto_augment,
+            randaug_n,
+            randaug_m,
+            self.mean,
+            self.std,
+        )
+        self.eval_transform = eval_transform(
+            eval_crop, crop_pct, interpolation, self.mean, self.std
+        )
+        self.train_set: ImageFolderDataset | None = None
+        self.val_set: ImageFolderDataset | None = None
+        self._class_names: list[str] | None = None
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class folder names in label order, checked against a declared ``num_classes``."""
+        if self._class_names is None:
+            self.prepare_data()
+            names = find_classes(self.root)
+            declared = self._declared_num_classes
+            if declared is not None and declared != len(names):
+                raise ValueError(
+                    f"data.num_classes={declared} but '{self.root / 'train'}' has "
+                    f"{len(names)} class folders; fix data.num_classes or data.root"
+                )
+            self._class_names = names
+        return self._class_names
+
+    @property
+    def num_classes(self) -> int:
+        """The declared count when given (no disk access), else the number of class folders."""
+        if self._declared_num_classes is not None:
+            return self._declared_num_classes
+        return len(self.class_names)
+
+    def prepare_data(self) -> None:
+        """Generate the toy set when ``toy=True`` and ``root`` does not hold a complete one."""
+        if self.toy and not has_complete_toy(self.root):
+            make_toy_imagenet(self.root)
+
+    def setup(self, stage: str | None = None) -> None:
+        """List the files of the splits ``stage`` needs; the layout is checked here."""
+        if stage in (None, "fit") and self.train_set is None:
+            samples = list_samples(self.root, "train", self.class_names)
+            self.train_set = ImageFolderDataset(samples, self.train_transform, self.on_corrupt)
+        if self.val_set is None:
+            samples = list_samples(self.root, "val", self.class_names)
+            self.val_set = ImageFolderDataset(samples, self.eval_transform, self.on_corrupt)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)
+
+    def _loader(self, dataset: ImageFolderDataset | None, train: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("ImageNetDataModule: call setup() before asking for a loader")
+        return make_loader(
+            dataset,
+            batch_size=self.batch_size,
+            train=train,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            collate=CollateSamples(segmentation=False),
+        )
