@@ -1,0 +1,326 @@
+"""ADE20K (SceneParsing, 150 classes) segmentation data: layout, labels, transforms, datamodule.
+
+Layout: ``ADEChallengeData2016/{images,annotations}/{training,validation}``, with
+``images/<split>/ADE_*.jpg`` and a same-named ``annotations/<split>/ADE_*.png`` mask each.
+Mask value 0 ("other") is ignored and value k becomes label k - 1 (mmsegmentation's
+``reduce_zero_label``), so training labels are 0..149 and 255 marks ignored pixels.
+The training pipeline follows PyTorch-Encoding: random long-side rescale to
+[0.5, 2.0] x 520, pad to the crop with image 0 / mask 255, random 480 crop, flip.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+from lightning import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from src.data.ade20k_classes import ADE20K_CLASSES
+from src.data.collate import IGNORE_INDEX, CollateSamples, Sample
+from src.data.corrupt import CorruptSampleGuard, check_on_corrupt
+from src.data.image_io import CorruptSampleError, is_image_file, read_mask, read_rgb
+from src.data.loaders import make_loader
+from src.data.toy import has_complete_toy, make_toy_ade20k
+from src.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    normalize_to_tensor,
+    photometric_distortion,
+)
+
+log = logging.getLogger(__name__)
+
+DATASET_FOLDER = "ADEChallengeData2016"
+SPLIT_FOLDERS: dict[str, str] = {"train": "training", "val": "validation"}
+FULL_SIZES: dict[str, int] = {"train": 20_210, "val": 2_000}
+VAL_RESIZE_MODES: tuple[str, ...] = ("base", "original")
+
+_EXPECTED_TREE = (
+    f"expected {DATASET_FOLDER}/{{images,annotations}}/{{training,validation}} "
+    f"(data.root may be {DATASET_FOLDER} itself or the folder that contains it)"
+)
+
+
+def resolve_dataset_dir(root: str | Path) -> Path:
+    """The ``ADEChallengeData2016`` folder for ``root`` (that folder or its parent)."""
+    root = Path(root)
+    for candidate in (root / DATASET_FOLDER, root):
+        if (candidate / "images").is_dir() and (candidate / "annotations").is_dir():
+            return candidate
+    reason = "does not exist" if not root.exists() else "has no images/ and annotations/ folders"
+    raise FileNotFoundError(
+        f"ADE20K root '{root}' {reason}; {_EXPECTED_TREE}. Set data.root accordingly "
+        "(or data.toy=true to generate a toy set there)."
+    )
+
+
+def list_pairs(dataset_dir: str | Path, split: str) -> list[tuple[str, str]]:
+    """``(image, mask)`` paths of one split; every image must have its mask."""
+    dataset_dir = Path(dataset_dir)
+    folder = SPLIT_FOLDERS[split]
+    images_dir = dataset_dir / "images" / folder
+    masks_dir = dataset_dir / "annotations" / folder
+    for needed in (images_dir, masks_dir):
+        if not needed.is_dir():
+            raise FileNotFoundError(f"ADE20K folder '{needed}' is missing; {_EXPECTED_TREE}")
+    images = sorted(
+        entry.name
+        for entry in os.scandir(images_dir)
+        if entry.is_file() and is_image_file(entry.name)
+    )
+    if not images:
+        raise FileNotFoundError(f"ADE20K folder '{images_dir}' has no images; {_EXPECTED_TREE}")
+    masks = {entry.name for entry in os.scandir(masks_dir) if entry.is_file()}
+    pairs: list[tuple[str, str]] = []
+    missing: list[str] = []
+    for name in images:
+        mask_name = os.path.splitext(name)[0] + ".png"
+        if mask_name in masks:
+            pairs.append((str(images_dir / name), str(masks_dir / mask_name)))
+        else:
+            missing.append(name)
+    if missing:
+        first = os.path.splitext(missing[0])[0] + ".png"
+        raise FileNotFoundError(
+            f"ADE20K image '{images_dir / missing[0]}' has no mask: expected "
+            f"'{masks_dir / first}' ({len(missing)} of {len(images)} {folder} images lack "
+            "one). Restore the annotations, or remove the images that have none."
+        )
+    return pairs
+
+
+def reduce_zero_label(mask: np.ndarray, num_classes: int, path: str | Path) -> np.ndarray:
+    """Map raw mask values to training labels: 0 -> 255 (ignore), k -> k - 1, 255 stays.
+
+    Any other value above ``num_classes`` means the mask is not an ADE20K annotation.
+    """
+    invalid = (mask > num_classes) & (mask != IGNORE_INDEX)
+    if invalid.any():
+        found = np.unique(mask[invalid])[:5].tolist()
+        raise CorruptSampleError(
+            path,
+            f"mask values outside the class range: found {found}, expected 0..{num_classes} "
+            "(0 = other) or 255",
+        )
+    lookup = (np.arange(256) - 1).astype(np.uint8)
+    lookup[0] = IGNORE_INDEX
+    lookup[IGNORE_INDEX] = IGNORE_INDEX
+    return lookup[mask]
+
+
+def train_transform(
+    base_size: int,
+    crop_size: int,
+    scale_range: tuple[float, float],
+    hflip: float,
+    photometric: bool,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> A.Compose:
+    """Random long-side rescale, [photometric], pad (image 0, mask 255), random crop, flip.
+
+    The photometric distortion runs before padding so that padded pixels stay exactly 0; it
+    acts per pixel, so its place relative to crop and flip does not change its effect.
+    """
+    low, high = (round(base_size * factor) for factor in scale_range)
+    steps: list[A.BasicTransform] = [
+        A.LongestMaxSize(
+            max_size=list(range(low, high + 1)),
+            interpolation=cv2.INTER_LINEAR,
+            mask_interpolation=cv2.INTER_NEAREST,
+        )
+    ]
+    if photometric:
+        steps.append(photometric_distortion())
+    steps += [
+        A.PadIfNeeded(
+            min_height=crop_size,
+            min_width=crop_size,
+            position="top_left",
+            border_mode=cv2.BORDER_CONSTANT,
+            fill=0,
+            fill_mask=IGNORE_INDEX,
+        ),
+        A.RandomCrop(height=crop_size, width=crop_size),
+        A.HorizontalFlip(p=hflip),
+    ]
+    return A.Compose([*steps, *normalize_to_tensor(mean, std)])
+
+
+def val_transform(
+    base_size: int, val_resize: str, mean: Sequence[float], std: Sequence[float]
+) -> A.Compose:
+    """Long side to ``base_size`` ("base") or the original size ("original"); no crop."""
+    if val_resize not in VAL_RESIZE_MODES:
+        raise ValueError(
+            f"data.val_resize={val_resize!r} is not supported; use one of {list(VAL_RESIZE_MODES)}"
+        )
+    steps: list[A.BasicTransform] = []
+    if val_resize == "base":
+        steps.append(
+            A.LongestMaxSize(
+                max_size=base_size,
+                interpolation=cv2.INTER_LINEAR,
+                mask_interpolation=cv2.INTER_NEAREST,
+            )
+        )
+    return A.Compose([*steps, *normalize_to_tensor(mean, std)])
+
+
+class ADE20KDataset(Dataset):
+    """Image/mask pairs, decoded, label-mapped and transformed on access.
+
+    Returns a :class:`~src.data.collate.Sample` whose target is an ``(H, W)`` uint8 label
+    tensor, or None for a corrupt pair when ``on_corrupt="skip"``.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[tuple[str | Path, str | Path]],
+        transform: A.Compose,
+        num_classes: int = len(ADE20K_CLASSES),
+        on_corrupt: str = "error",
+    ) -> None:
+        self.pairs = list(pairs)
+        self.transform = transform
+        self.num_classes = num_classes
+        self._guard = CorruptSampleGuard(on_corrupt)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> Sample | None:
+        image_path, mask_path = self.pairs[index]
+        return self._guard(lambda: self._load(image_path, mask_path))
+
+    def _load(self, image_path: str | Path, mask_path: str | Path) -> Sample:
+        image = read_rgb(image_path)
+        mask = read_mask(mask_path)
+        if mask.shape != image.shape[:2]:
+            raise CorruptSampleError(
+                mask_path,
+                f"mask is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image '{image_path}' "
+                f"is {image.shape[0]}x{image.shape[1]}",
+            )
+        labels = reduce_zero_label(mask, self.num_classes, mask_path)
+        out = self.transform(image=image, mask=labels)
+        return Sample(image=out["image"], target=out["mask"])
+
+
+class ADE20KDataModule(LightningDataModule):
+    """ADE20K for semantic segmentation.
+
+    ``batch_size`` is per process. Validation images keep their aspect ratio, so their sizes
+    differ: with ``val_batch_size > 1`` they are padded within the batch (image black,
+    labels 255). Batches are dicts, see :mod:`src.data.collate`. ``mean``/``std``
+    un-normalise images for visualisation; ``class_names`` lists the ``num_classes`` names.
+    The test loader is the validation split (the challenge test labels are not public).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        batch_size: int = 16,
+        val_batch_size: int = 1,
+        num_workers: int = 8,
+        base_size: int = 520,
+        crop_size: int = 480,
+        scale_range: tuple[float, float] = (0.5, 2.0),
+        hflip: float = 0.5,
+        photometric: bool = False,
+        val_resize: str = "base",
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+        pin_memory: bool = True,
+        persistent_workers: bool = True,
+        on_corrupt: str = "error",
+        toy: bool = False,
+        num_classes: int = len(ADE20K_CLASSES),
+    ) -> None:
+        super().__init__()
+        if not 1 <= num_classes <= len(ADE20K_CLASSES):
+            raise ValueError(
+                f"data.num_classes={num_classes} must be in 1..{len(ADE20K_CLASSES)} for ADE20K"
+            )
+        self.root = Path(root)
+        self.batch_size = batch_size
+        self.val_batch_size = val_batch_size
+        self.num_workers = num_workers
+        self.num_classes = num_classes
+        self.class_names = list(ADE20K_CLASSES[:num_classes])
+        self.mean = tuple(float(value) for value in mean)
+        self.std = tuple(float(value) for value in std)
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
+        self.on_corrupt = check_on_corrupt(on_corrupt)
+        self.toy = toy
+        self.train_transform = train_transform(
+            base_size,
+            crop_size,
+            (float(scale_range[0]), float(scale_range[1])),
+            hflip,
+            photometric,
+            self.mean,
+            self.std,
+        )
+        self.val_transform = val_transform(base_size, val_resize, self.mean, self.std)
+        self.train_set: ADE20KDataset | None = None
+        self.val_set: ADE20KDataset | None = None
+
+    def prepare_data(self) -> None:
+        """Generate the toy set when ``toy=True`` and ``root`` does not hold a complete one."""
+        if not self.toy:
+            return
+        container = self.root.parent if self.root.name == DATASET_FOLDER else self.root
+        if not has_complete_toy(container / DATASET_FOLDER):
+            make_toy_ade20k(container, num_classes=self.num_classes)
+
+    def setup(self, stage: str | None = None) -> None:
+        """List and pair the files of the splits ``stage`` needs; the layout is checked here."""
+        dataset_dir = resolve_dataset_dir(self.root)
+        counts: dict[str, int] = {}
+        if stage in (None, "fit") and self.train_set is None:
+            pairs = list_pairs(dataset_dir, "train")
+            counts["train"] = len(pairs)
+            self.train_set = ADE20KDataset(
+                pairs, self.train_transform, self.num_classes, self.on_corrupt
+            )
+        if self.val_set is None:
+            pairs = list_pairs(dataset_dir, "val")
+            counts["val"] = len(pairs)
+            self.val_set = ADE20KDataset(
+                pairs, self.val_transform, self.num_classes, self.on_corrupt
+            )
+        if any(counts[split] != FULL_SIZES[split] for split in counts):
+            found = " / ".join(f"{counts[split]:,} {SPLIT_FOLDERS[split]}" for split in counts)
+            full = " / ".join(f"{FULL_SIZES[split]:,}" for split in counts)
+            log.warning("ADE20K at '%s' has %s pairs (full dataset: %s)", dataset_dir, found, full)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.val_batch_size, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.val_batch_size, train=False)
+
+    def _loader(self, dataset: ADE20KDataset | None, batch_size: int, train: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("ADE20KDataModule: call setup() before asking for a loader")
+        black = tuple(-m / s for m, s in zip(self.mean, self.std, strict=True))
+        return make_loader(
+            dataset,
+            batch_size=batch_size,
+            train=train,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            collate=CollateSamples(segmentation=True, image_pad=None if train else black),
+        )
