@@ -1,0 +1,1 @@
+"""Parts of ``python -m scripts.benchmark``: timing method, sections, reference implementations."""

@@ -1,0 +1,320 @@
+"""Backbone section: train-step and inference throughput of ours against the official code.
+
+Candidates share one set of weights (the official model's, loaded into ours) and one batch, and
+are timed interleaved with two large matrix multiplies whose medians give the machine's
+practical peak in the same conditions; achieved FLOP/s over that peak is the "% of peak".
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scripts.bench.official import build_official
+from scripts.bench.timing import (
+    Candidate,
+    Measurement,
+    describe_error,
+    device_sync,
+    measure_interleaved,
+)
+from scripts.table import Table, fmt
+from src.models.backbones import create_backbone
+from src.models.backbones.complexity import count_macs
+
+NUM_CLASSES = 1000
+# Large enough to reach the BLAS kernels' steady state, small enough for a quick sample.
+PEAK_MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
+# A train step costs about three forward passes: forward, and a backward of twice the work.
+TRAIN_FLOPS_PER_FORWARD = 3
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One way of running a backbone: whose code, and which fast paths are on."""
+
+    implementation: str
+    channels_last: bool = False
+    bf16: bool = False
+    compile: bool = False
+
+    @property
+    def label(self) -> str:
+        flags = (("cl", self.channels_last), ("bf16", self.bf16), ("compile", self.compile))
+        parts = [name for name, on in flags if on]
+        return f"{self.implementation} " + (" + ".join(parts) if parts else "fp32 eager")
+
+
+BASELINE = Setting("official")
+
+
+def settings(compile_ok: bool) -> list[Setting]:
+    """The baseline, ours plain, each fast path alone, and all fast paths that work together."""
+    return [
+        BASELINE,
+        Setting("ours"),
+        Setting("ours", channels_last=True),
+        Setting("ours", bf16=True),
+        Setting("ours", compile=True),
+        Setting("ours", channels_last=True, bf16=True, compile=compile_ok),
+    ]
+
+
+def compile_problem(device: torch.device) -> str | None:
+    """None if ``torch.compile`` (inductor) works here, else why not (e.g. no C++ compiler)."""
+    try:
+        torch.compile(lambda x: torch.relu(x) * 2.0)(torch.randn(8, device=device))
+    except Exception as error:  # any backend failure means: no compile on this machine
+        return describe_error(error)
+    return None
+
+
+def backbone_section(
+    name: str,
+    batch: int,
+    image_size: int,
+    repeats: int,
+    warmup: int,
+    device: torch.device,
+    use_compile: bool = True,
+    title: str = "Backbone",
+) -> list[Table]:
+    """Tables of train-step and inference img/s for every :func:`settings` row on ``device``.
+
+    On CUDA, cuDNN autotuning is on (fixed shapes, as in training) for every row alike.
+    """
+    problem = compile_problem(device) if use_compile else "disabled by --no-compile"
+    rows = [s for s in settings(problem is None) if not (s.compile and problem)]
+    skipped = [s for s in settings(problem is None) if s.compile and problem]
+    sync = device_sync(device)
+    with _cudnn_autotune(device.type == "cuda"), warnings.catch_warnings():
+        # Inductor explains, once per graph, that it splits the r-softmax's small reduction.
+        warnings.filterwarnings("ignore", message=r"\s*Online softmax is disabled")
+        train, infer = _steps(name, batch, image_size, rows, device)
+        peaks = peak_candidates(device)
+        candidates = [
+            *(Candidate(f"train/{s.label}", train[s], batch, sync) for s in rows),
+            *(Candidate(f"infer/{s.label}", infer[s], batch, sync) for s in rows),
+            *peaks,
+        ]
+        results = measure_interleaved(candidates, repeats, warmup)
+        ran = [s for s in rows if results[f"infer/{s.label}"].failure is None]
+        deltas = _output_deltas(infer, ran) if BASELINE in ran else {}
+
+    fp32_peak, bf16_peak = (
+        None if results[c.name].failure else results[c.name].rate for c in peaks
+    )
+    macs = count_macs(lambda: create_backbone(name, num_classes=NUM_CLASSES), image_size)
+    where = f"{name}, batch {batch}, {image_size} px, {device.type}"
+    tables = []
+    for phase, flops in (("train", TRAIN_FLOPS_PER_FORWARD * 2 * macs), ("infer", 2 * macs)):
+        table = _phase_table(
+            f"{title}: {'train step' if phase == 'train' else 'inference'} ({where})",
+            [results[f"{phase}/{s.label}"] for s in rows],
+            flops,
+            fp32_peak,
+            bf16_peak,
+            deltas if phase == "infer" else None,
+        )
+        for setting in skipped:
+            table.add_unmeasured(setting.label, "skipped", str(problem))
+        tables.append(table)
+    tables[0].notes += _peak_notes(device, fp32_peak, bf16_peak, macs, results)
+    return tables
+
+
+@contextmanager
+def _cudnn_autotune(enabled: bool) -> Iterator[None]:
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved
+
+
+def _steps(
+    name: str, batch: int, image_size: int, rows: list[Setting], device: torch.device
+) -> tuple[dict[Setting, Callable[[], None]], dict[Setting, Callable[[], torch.Tensor]]]:
+    """Train and inference steps of every setting, each on its own copy of the same weights."""
+    torch.manual_seed(0)
+    official = build_official(name, NUM_CLASSES)
+    ours = create_backbone(name, num_classes=NUM_CLASSES)
+    ours.load_state_dict(official.state_dict())
+    sources = {"official": official, "ours": ours}
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, 3, image_size, image_size, generator=generator).to(device)
+    labels = torch.randint(0, NUM_CLASSES, (batch,), generator=generator).to(device)
+    train, infer = {}, {}
+    for setting in rows:
+        inputs = _layout(images, setting)
+        train[setting] = _train_step(_copy(sources, setting, device), setting, inputs, labels)
+        infer[setting] = _inference_step(_copy(sources, setting, device), setting, inputs)
+    return train, infer
+
+
+def _copy(sources: dict[str, nn.Module], setting: Setting, device: torch.device) -> nn.Module:
+    model = copy.deepcopy(sources[setting.implementation]).to(device)
+    if setting.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _layout(images: torch.Tensor, setting: Setting) -> torch.Tensor:
+    layout = torch.channels_last if setting.channels_last else torch.contiguous_format
+    return images.contiguous(memory_format=layout)
+
+
+def _autocast(setting: Setting, device: torch.device) -> AbstractContextManager:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=setting.bf16)
+
+
+def _train_step(
+    model: nn.Module, setting: Setting, images: torch.Tensor, labels: torch.Tensor
+) -> Callable[[], None]:
+    """Forward, cross-entropy, backward and an SGD-momentum update, as in training."""
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    forward = torch.compile(model) if setting.compile else model
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(setting, images.device):
+            loss = F.cross_entropy(forward(images), labels)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def _inference_step(
+    model: nn.Module, setting: Setting, images: torch.Tensor
+) -> Callable[[], torch.Tensor]:
+    """Eval-mode forward without autograd."""
+    model.eval()
+    forward = torch.compile(model) if setting.compile else model
+
+    def step() -> torch.Tensor:
+        with torch.no_grad(), _autocast(setting, images.device):
+            return forward(images)
+
+    return step
+
+
+def peak_candidates(device: torch.device) -> list[Candidate]:
+    """fp32 and bf16 square matmuls; ``items`` counts FLOPs, so their rate is FLOP/s."""
+    size = PEAK_MATMUL_SIZE[device.type]
+    generator = torch.Generator().manual_seed(1)
+    candidates = []
+    for dtype in (torch.float32, torch.bfloat16):
+        a, b = (torch.randn(size, size, generator=generator).to(device, dtype) for _ in "ab")
+        candidates.append(
+            Candidate(
+                f"peak/{str(dtype).removeprefix('torch.')} matmul",
+                lambda a=a, b=b: torch.mm(a, b),
+                2 * size**3,
+                device_sync(device),
+            )
+        )
+    return candidates
+
+
+def _output_deltas(
+    infer: dict[Setting, Callable[[], torch.Tensor]], ran: list[Setting]
+) -> dict[str, float]:
+    """Largest absolute logit difference of each setting that ran from the official model's."""
+    reference = infer[BASELINE]().float()
+    return {s.label: (infer[s]().float() - reference).abs().max().item() for s in ran}
+
+
+def _phase_table(
+    title: str,
+    measurements: list[Measurement],
+    flops_per_image: float,
+    fp32_peak: float | None,
+    bf16_peak: float | None,
+    deltas: dict[str, float] | None,
+) -> Table:
+    columns = ["setting", "img/s", "x official", "GFLOP/s", "% fp32 peak", "MFU (% bf16 peak)"]
+    columns += ["spread %", "first call (s)"]
+    if deltas is not None:
+        columns.append("max |Δ logit|")
+    table = Table(title=title, columns=columns)
+    baseline = measurements[0]
+    for result in measurements:
+        label = result.name.split("/", 1)[1]
+        if result.failure:
+            table.add_unmeasured(label, "failed", result.failure)
+            continue
+        achieved = result.rate * flops_per_image
+        cells = [
+            label,
+            fmt(result.rate, 1),
+            fmt(result.rate / baseline.rate) if baseline.failure is None else "—",
+            fmt(achieved / 1e9, 1),
+            fmt(_percent(achieved, fp32_peak), 1),
+            fmt(_percent(achieved, bf16_peak), 1),
+            fmt(100 * result.spread, 0),
+            fmt(result.first_call_s, 2),
+        ]
+        if deltas is not None:
+            cells.append(f"{deltas[label]:.1e}" if label in deltas else "—")
+        table.add_row(*cells)
+    timed = [m for m in measurements if m.failure is None]
+    if timed and baseline.failure is None:
+        fastest = max(timed, key=lambda m: m.rate)
+        table.notes.append(
+            f"fastest: {fastest.name.split('/', 1)[1]}, "
+            f"{fastest.rate / baseline.rate:.2f}x the official code"
+        )
+    return table
+
+
+def _percent(achieved: float, peak: float | None) -> float | None:
+    return None if peak is None else 100 * achieved / peak
+
+
+def _peak_notes(
+    device: torch.device,
+    fp32_peak: float | None,
+    bf16_peak: float | None,
+    macs: int,
+    results: dict[str, Measurement],
+) -> list[str]:
+    size = PEAK_MATMUL_SIZE[device.type]
+    peaks = ", ".join(
+        f"{dtype} {fmt(None if peak is None else peak / 1e9, 0)} GFLOP/s"
+        for dtype, peak in (("fp32", fp32_peak), ("bf16", bf16_peak))
+    )
+    failures = [
+        f"{m.name} failed: {m.failure}"
+        for m in results.values()
+        if m.failure and m.name.startswith("peak/")
+    ]
+    return [
+        "cl = channels_last memory format, bf16 = torch.autocast(bfloat16), "
+        "compile = torch.compile (inductor, default mode). Same weights and batch for every row.",
+        "img/s and GFLOP/s: median of interleaved repeats; spread = (max - min) / median; "
+        "first call includes compilation.",
+        f"FLOPs per image: 2 x {macs / 1e9:.2f} GMACs for inference, x{TRAIN_FLOPS_PER_FORWARD} "
+        "for a train step (backward ~ 2 x forward).",
+        f"Peak = median of interleaved {size}x{size} matmuls in the same run: {peaks}.",
+        *_tf32_note(device),
+        *failures,
+    ]
+
+
+def _tf32_note(device: torch.device) -> list[str]:
+    if device.type != "cuda" or not torch.backends.cudnn.allow_tf32:
+        return []
+    return [
+        "cuDNN runs fp32 convolutions in TF32 (torch.backends.cudnn.allow_tf32), so fp32 rows "
+        "can pass the fp32 matmul peak; the bf16 peak is the meaningful ceiling (MFU)."
+    ]

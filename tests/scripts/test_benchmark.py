@@ -1,0 +1,86 @@
+"""Smoke tests of the benchmark: tiny runs that produce the expected tables (no timing claims)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts.bench.timing import Candidate, measure_interleaved
+from scripts.benchmark import main
+
+# One thread: a shared CI machine slows multi-threaded kernels far more than single-threaded ones.
+TINY = ["--repeats", "1", "--warmup", "1", "--batch", "2", "--threads", "1"]
+
+
+def test_backbone_section_has_a_row_per_setting(tmp_path: Path) -> None:
+    out = tmp_path / "bench.md"
+    argv = ["--sections", "backbone", "--model", "resnest14", "--image-size", "32", *TINY]
+    machine, train, infer = main([*argv, "--no-compile", "--out", str(out)])
+
+    assert machine.column("item")[:4] == ["CPU", "logical cores", "torch threads", "torch"]
+    assert machine.column("value")[2] == "1"
+    expected = [
+        "official fp32 eager",
+        "ours fp32 eager",
+        "ours cl",
+        "ours bf16",
+        "ours cl + bf16",
+        "ours compile",
+    ]
+    for table in (train, infer):
+        assert table.column("setting") == expected
+        assert table.column("x official")[0] == "1.00"
+        assert table.column("img/s")[-1] == "skipped"
+        assert all(float(cell.replace(",", "")) > 0 for cell in table.column("img/s")[:-1])
+    # Same weights: ours in fp32 gives the official logits.
+    assert float(infer.column("max |Δ logit|")[1]) < 1e-4
+    written = out.read_text()
+    assert "### Backbone: train step (resnest14, batch 2, 32 px, cpu)" in written
+    assert "| ours cl + bf16 |" in written
+
+
+def test_data_section_compares_each_pipeline_with_pil() -> None:
+    _, speed, check = main(["--sections", "data", "--data-files", "2", "--image-size", "32", *TINY])
+    names = [
+        "imagenet/ours (cv2 + albumentations)",
+        "imagenet/PIL reference",
+        "ade20k/ours (cv2 + albumentations)",
+        "ade20k/PIL reference",
+    ]
+    assert speed.column("pipeline") == names
+    assert speed.column("x PIL")[1::2] == ["1.00", "1.00"]
+    assert check.column("image") == ["3x32x32", "3x32x32", "3x480x480", "3x480x480"]
+    assert set(check.column("dtype")) == {"float32"}
+
+
+def test_e2e_section_reports_lightning_overhead() -> None:
+    argv = ["--sections", "e2e", "--e2e-image-size", "32", "--e2e-steps", "2", *TINY]
+    _, table = main(argv)
+    assert table.column("loop") == ["bare PyTorch loop", "Lightning Trainer + ClassificationModule"]
+    assert table.column("overhead %")[0] == "0.0"
+    assert table.column("overhead %")[1] != "—"
+
+
+def test_repeats_are_interleaved_and_failures_become_rows() -> None:
+    calls: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("no compiler\nlong trace")
+
+    candidates = [
+        Candidate("a", lambda: calls.append("a"), 1),
+        Candidate("b", lambda: calls.append("b"), 1),
+        Candidate("broken", broken, 1),
+    ]
+    results = measure_interleaved(candidates, repeats=3, warmup=1, min_sample_s=0.0)
+
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then rotating rounds
+    assert len(results["a"].seconds) == len(results["b"].seconds) == 3
+    assert results["broken"].failure == "RuntimeError: no compiler"
+
+
+@pytest.mark.parametrize("sections", ["gpu", "backbone,nope"])
+def test_unknown_sections_are_refused(sections: str) -> None:
+    with pytest.raises(SystemExit):
+        main(["--sections", sections])
