@@ -95,9 +95,10 @@ class ClassificationModule(LightningModule):
         loss = F.cross_entropy(logits, batch["target"])
         self.val_acc1(logits, batch["target"])
         self.val_acc5(logits, batch["target"])
-        self.log("val/loss", loss, on_epoch=True, sync_dist=True)
-        self.log("val/acc1", self.val_acc1, on_epoch=True, prog_bar=True)
-        self.log("val/acc5", self.val_acc5, on_epoch=True)
+        size = len(batch["target"])
+        self.log("val/loss", loss, on_epoch=True, sync_dist=True, batch_size=size)
+        self.log("val/acc1", self.val_acc1, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log("val/acc5", self.val_acc5, on_epoch=True, batch_size=size)
 
     def configure_optimizers(self) -> dict[str, Any]:
         trainer = self.trainer
@@ -123,7 +124,7 @@ class ClassificationModule(LightningModule):
 
 def steps_per_epoch(trainer: Any) -> float:
     """Optimiser steps in one epoch (after ``limit_train_batches`` and accumulation)."""
+    if not math.isfinite(trainer.num_training_batches):  # step-based runs load data lazily
+        trainer.fit_loop.setup_data()
     batches = trainer.num_training_batches
-    if not math.isfinite(batches):
-        batches = len(trainer.train_dataloader)
     return max(batches / trainer.accumulate_grad_batches, 1.0)
