@@ -143,7 +143,7 @@ def test_datamodule_batches_on_the_toy_set(toy_imagenet_root: Path) -> None:
     module.setup("fit")
     assert module.mean == IMAGENET_MEAN and module.std == IMAGENET_STD
     train = module.train_dataloader()
-    assert train.drop_last and len(train) == 384 // 8
+    assert train.drop_last and len(train) == 8 * 400 // 8
     batch = next(iter(train))
     assert set(batch) == BATCH_KEYS and batch["num_skipped"] == 0
     assert batch["image"].shape == (8, 3, 32, 32) and batch["image"].dtype == torch.float32
