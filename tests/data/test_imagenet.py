@@ -15,6 +15,7 @@ from src.data.imagenet import (
     list_samples,
     train_transform,
 )
+from src.data.toy import TOY_TRAIN_PER_CLASS, TOY_VAL_PER_CLASS
 from src.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from tests.data.builders import make_image_folder, random_rgb, write_rgb
 
@@ -143,7 +144,7 @@ def test_datamodule_batches_on_the_toy_set(toy_imagenet_root: Path) -> None:
     module.setup("fit")
     assert module.mean == IMAGENET_MEAN and module.std == IMAGENET_STD
     train = module.train_dataloader()
-    assert train.drop_last and len(train) == 8 * 400 // 8
+    assert train.drop_last and len(train) == 8 * TOY_TRAIN_PER_CLASS // 8
     batch = next(iter(train))
     assert set(batch) == BATCH_KEYS and batch["num_skipped"] == 0
     assert batch["image"].shape == (8, 3, 32, 32) and batch["image"].dtype == torch.float32
@@ -151,11 +152,11 @@ def test_datamodule_batches_on_the_toy_set(toy_imagenet_root: Path) -> None:
     val = module.val_dataloader()
     assert not val.drop_last and isinstance(val.sampler, torch.utils.data.SequentialSampler)
     labels = torch.cat([batch["target"] for batch in val])
-    assert labels.tolist() == sorted(labels.tolist()) and len(labels) == 8 * 16
+    assert labels.tolist() == sorted(labels.tolist()) and len(labels) == 8 * TOY_VAL_PER_CLASS
 
 
 def test_toy_flag_generates_into_a_new_root(tmp_path: Path) -> None:
     module = _module(tmp_path / "generated", toy=True)
     module.prepare_data()
     module.setup("validate")
-    assert module.num_classes == 8 and len(module.val_set) == 8 * 16
+    assert module.num_classes == 8 and len(module.val_set) == 8 * TOY_VAL_PER_CLASS

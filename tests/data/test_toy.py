@@ -12,6 +12,8 @@ from src.data.image_io import read_mask, read_rgb
 from src.data.toy import (
     COMPLETE_MARKER,
     TOY_ADE20K_CLASSES,
+    TOY_TRAIN_PER_CLASS,
+    TOY_VAL_PER_CLASS,
     has_complete_toy,
     make_toy_ade20k,
     make_toy_imagenet,
@@ -33,8 +35,11 @@ def test_toy_imagenet_layout(toy_imagenet_root: Path) -> None:
     classes = sorted(path.name for path in (toy_imagenet_root / "train").iterdir())
     assert classes == [f"n{k:08d}" for k in range(8)]
     for name in classes:
-        assert len(list((toy_imagenet_root / "train" / name).glob("*.JPEG"))) == 48
-        assert len(list((toy_imagenet_root / "val" / name).glob("ILSVRC2012_val_*.JPEG"))) == 16
+        assert len(list((toy_imagenet_root / "train" / name).glob("*.JPEG"))) == TOY_TRAIN_PER_CLASS
+        assert (
+            len(list((toy_imagenet_root / "val" / name).glob("ILSVRC2012_val_*.JPEG")))
+            == TOY_VAL_PER_CLASS
+        )
     image = read_rgb(next((toy_imagenet_root / "val" / classes[0]).iterdir()))
     assert image.shape == (64, 64, 3)
     assert has_complete_toy(toy_imagenet_root)
