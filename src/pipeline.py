@@ -89,5 +89,6 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg)
     results = trainer.validate(model, datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
     metrics = scalar_metrics(results[0]) if results else {}
-    print_metrics(metrics, title=f"evaluation of {cfg.ckpt_path}")
+    log.info("Evaluated %s", cfg.ckpt_path)
+    print_metrics(metrics, title="evaluation")
     return metrics

@@ -20,8 +20,9 @@ class MetricsPlot(Callback):
         self.path = Path(path)
         self.history: dict[str, list[tuple[int, float]]] = defaultdict(list)
 
-    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking:
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Runs after the epoch's metrics are computed and published (unlike the epoch-end hook)."""
+        if trainer.sanity_checking or not trainer.training:
             return
         for name, value in trainer.callback_metrics.items():
             if value.numel() == 1 and (name.startswith("val/") or name.endswith("loss_epoch")):

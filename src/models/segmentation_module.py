@@ -10,6 +10,8 @@ import rich
 import torch
 import torch.nn.functional as F
 from lightning import LightningModule
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
 from src.metrics.report import format_iou_table
@@ -109,12 +111,26 @@ class SegmentationModule(LightningModule):
         self.val_metrics.reset()
         for name in ("miou", "pixacc", "miou_all"):
             self.log(f"val/{name}", results[name], prog_bar=name == "miou", sync_dist=False)
-        self.last_iou_per_class = results["iou_per_class"].cpu()
-        if not self.trainer.sanity_checking and self.trainer.is_global_zero:
-            names = getattr(self.trainer.datamodule, "class_names", None) or [
-                str(i) for i in range(self.hparams.num_classes)
-            ]
-            rich.print(format_iou_table(self.last_iou_per_class, names))
+        if self.trainer.state.fn == TrainerFn.VALIDATING and self.trainer.is_global_zero:
+            self.report_per_class(results["iou_per_class"].cpu())
+
+    def report_per_class(self, iou_per_class: torch.Tensor) -> None:
+        """Per-class IoU as a console table, and as a table in W&B when it is logging.
+
+        Only for standalone validation (evaluation, and the final check of the best checkpoint),
+        not every epoch of training: 150 rows per epoch would drown the progress output.
+        """
+        names = getattr(self.trainer.datamodule, "class_names", None) or [
+            str(i) for i in range(self.hparams.num_classes)
+        ]
+        rich.print(format_iou_table(iou_per_class, names))
+        for logger in self.loggers:
+            if isinstance(logger, WandbLogger):
+                rows = [
+                    [i, name, float(iou)]
+                    for i, (name, iou) in enumerate(zip(names, iou_per_class, strict=True))
+                ]
+                logger.log_table("val/iou_per_class", columns=["id", "class", "iou"], data=rows)
 
     def configure_optimizers(self) -> dict[str, Any]:
         trainer = self.trainer
