@@ -1,0 +1,114 @@
+"""A W&B logger that never kills or stalls a training because W&B cannot be reached.
+
+Online W&B without an API key raises at the logger's first use, and with a key but no reachable
+server ``wandb.init`` blocks for about 90 s before raising. Both are checked here, before any run
+exists, in a second or two: when either fails the run is written offline instead, and one line
+says why and how to upload it later with ``wandb sync``.
+
+Only rank zero checks and logs: Lightning's ``WandbLogger`` creates its run on rank zero only, and
+under DDP the other ranks re-run this factory with the same config.
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import wandb
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+from wandb.errors import AuthenticationError
+from wandb.sdk.lib.wbauth.wbnetrc import read_netrc_auth
+
+log = logging.getLogger(__name__)
+
+ONLINE_MODES = ("online", "run")
+
+
+def make_wandb_logger(
+    save_dir: str,
+    project: str,
+    entity: str | None = None,
+    group: str | None = None,
+    name: str | None = None,
+    tags: Sequence[str] = (),
+    notes: str | None = None,
+    log_model: bool | Literal["all"] = False,
+    offline: bool = False,
+    probe_timeout: float = 3.0,
+) -> WandbLogger:
+    """Lightning's ``WandbLogger``, switched to offline mode when online logging cannot work.
+
+    ``save_dir`` is the (absolute) run directory: the run lands in ``save_dir/wandb/``.
+    ``offline=True`` writes offline runs on purpose (``WANDB_MODE=offline`` does the same);
+    unlike Lightning's own ``offline`` flag it keeps ``log_model``: the checkpoints are stored
+    with the offline run and uploaded by ``wandb sync``. Inside a W&B sweep the agent's run id and
+    project apply, whatever ``project`` says.
+    """
+    init: dict[str, object] = {
+        "entity": entity,
+        "group": group,
+        "name": name,
+        "tags": list(tags),
+        "notes": notes,
+    }
+    if offline:
+        init["mode"] = "offline"
+    elif rank_zero_only.rank == 0 and (reason := offline_reason(probe_timeout)):
+        runs = Path(save_dir).absolute() / "wandb"
+        log.warning(
+            "W&B: %s; logging offline to %s. Upload later with: wandb sync %s/offline-run-*",
+            reason,
+            runs,
+            runs,
+        )
+        init["mode"] = "offline"
+    return WandbLogger(save_dir=save_dir, project=project, log_model=log_model, **init)
+
+
+def offline_reason(timeout: float) -> str | None:
+    """Why an online run could not start now, or None when it can (or is not asked for)."""
+    if wandb.run is not None:  # a run made by the caller, e.g. a function-based sweep agent
+        return None
+    if os.environ.get("WANDB_MODE", "online") not in ONLINE_MODES:
+        return None
+    base_url = server_url()
+    try:
+        has_key = bool(os.environ.get("WANDB_API_KEY")) or bool(read_netrc_auth(host=base_url))
+    except AuthenticationError as error:
+        return (
+            f"the saved API key for {base_url} is unusable ({error}); run `wandb login --relogin`"
+        )
+    if not has_key and not os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return f"no API key for {base_url} (set WANDB_API_KEY or run `wandb login`)"
+    if not reachable(base_url, timeout):
+        return f"the W&B server {base_url} did not answer within {timeout:g} s"
+    return None
+
+
+def server_url() -> str:
+    """The server W&B would use: ``WANDB_BASE_URL``, else the one ``wandb login --host`` saved
+    in the global settings file, else wandb's default."""
+    if url := os.environ.get("WANDB_BASE_URL"):
+        return url
+    config_dir = os.environ.get("WANDB_CONFIG_DIR", Path.home() / ".config" / "wandb")
+    settings = configparser.ConfigParser()
+    settings.read(Path(config_dir) / "settings")
+    return settings.get("default", "base_url", fallback=None) or wandb.Settings().base_url
+
+
+def reachable(url: str, timeout: float) -> bool:
+    """Whether ``url`` answers an HTTP request within ``timeout`` seconds (any status counts)."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):  # refused, timed out, unresolvable, malformed URL
+        return False
