@@ -26,6 +26,7 @@ from src.data.collate import IGNORE_INDEX, CollateSamples, Sample
 from src.data.corrupt import CorruptSampleGuard, check_on_corrupt
 from src.data.image_io import CorruptSampleError, is_image_file, read_mask, read_rgb
 from src.data.loaders import make_loader
+from src.data.samplers import SampleKey, resolve_key
 from src.data.toy import has_complete_toy, make_toy_ade20k
 from src.data.transforms import (
     IMAGENET_MEAN,
@@ -177,7 +178,8 @@ class ADE20KDataset(Dataset):
     """Image/mask pairs, decoded, label-mapped and transformed on access.
 
     Returns a :class:`~src.data.collate.Sample` whose target is an ``(H, W)`` uint8 label
-    tensor, or None for a corrupt pair when ``on_corrupt="skip"``.
+    tensor, or None for a corrupt pair when ``on_corrupt="skip"``. Keys are indices, or
+    :class:`~src.data.samplers.SampleKey` items that also seed the augmentation.
     """
 
     def __init__(
@@ -195,8 +197,8 @@ class ADE20KDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, index: int) -> Sample | None:
-        image_path, mask_path = self.pairs[index]
+    def __getitem__(self, key: int | SampleKey) -> Sample | None:
+        image_path, mask_path = self.pairs[resolve_key(key, self.transform)]
         return self._guard(lambda: self._load(image_path, mask_path))
 
     def _load(self, image_path: str | Path, mask_path: str | Path) -> Sample:
@@ -221,6 +223,8 @@ class ADE20KDataModule(LightningDataModule):
     labels 255). Batches are dicts, see :mod:`src.data.collate`. ``mean``/``std``
     un-normalise images for visualisation; ``class_names`` lists the ``num_classes`` names.
     The test loader is the validation split (the challenge test labels are not public).
+    ``seed`` fixes the training order and augmentation of every epoch (see
+    :mod:`src.data.samplers`).
     """
 
     def __init__(
@@ -242,6 +246,7 @@ class ADE20KDataModule(LightningDataModule):
         on_corrupt: str = "error",
         toy: bool = False,
         num_classes: int = len(ADE20K_CLASSES),
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if not 1 <= num_classes <= len(ADE20K_CLASSES):
@@ -249,6 +254,7 @@ class ADE20KDataModule(LightningDataModule):
                 f"data.num_classes={num_classes} must be in 1..{len(ADE20K_CLASSES)} for ADE20K"
             )
         self.root = Path(root)
+        self.seed = seed
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size
         self.num_workers = num_workers
@@ -319,6 +325,8 @@ class ADE20KDataModule(LightningDataModule):
             dataset,
             batch_size=batch_size,
             train=train,
+            seed=self.seed,
+            trainer=self.trainer,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,

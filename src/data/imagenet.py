@@ -20,6 +20,7 @@ from src.data.collate import CollateSamples, Sample
 from src.data.corrupt import CorruptSampleGuard, check_on_corrupt
 from src.data.image_io import IMAGE_EXTENSIONS, is_image_file, read_rgb
 from src.data.loaders import make_loader
+from src.data.samplers import SampleKey, resolve_key
 from src.data.toy import has_complete_toy, make_toy_imagenet
 from src.data.transforms import (
     IMAGENET_MEAN,
@@ -154,7 +155,8 @@ class ImageFolderDataset(Dataset):
     """Labelled image files, decoded and transformed on access.
 
     Returns a :class:`~src.data.collate.Sample`, or None for a corrupt file when
-    ``on_corrupt="skip"``.
+    ``on_corrupt="skip"``. Keys are indices, or :class:`~src.data.samplers.SampleKey` items
+    that also seed the augmentation.
     """
 
     def __init__(
@@ -170,8 +172,8 @@ class ImageFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> Sample | None:
-        path, label = self.samples[index]
+    def __getitem__(self, key: int | SampleKey) -> Sample | None:
+        path, label = self.samples[resolve_key(key, self.transform)]
         return self._guard(lambda: self._load(path, label))
 
     def _load(self, path: str | Path, label: int) -> Sample:
@@ -187,7 +189,8 @@ class ImageNetDataModule(LightningDataModule):
     so they are available before ``setup`` (with ``toy=True`` that first use generates the
     toy set). ``num_classes``, when given, lets the model be sized from the config and is
     checked against the folders in ``setup``. ``mean``/``std`` un-normalise images for visualisation. The test loader is the
-    validation split, since ImageNet's test labels are not public.
+    validation split, since ImageNet's test labels are not public. ``seed`` fixes the training
+    order and augmentation of every epoch (see :mod:`src.data.samplers`).
     """
 
     def __init__(
@@ -212,9 +215,11 @@ class ImageNetDataModule(LightningDataModule):
         on_corrupt: str = "error",
         toy: bool = False,
         num_classes: int | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.root = Path(root)
+        self.seed = seed
         self._declared_num_classes = num_classes
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -295,6 +300,8 @@ class ImageNetDataModule(LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             train=train,
+            seed=self.seed,
+            trainer=self.trainer,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,

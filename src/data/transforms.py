@@ -12,10 +12,12 @@ levels are bin indices 0..9 of the same ranges, and signed ops pick their sign a
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 
 import albumentations as A
 import cv2
+import numpy as np
 from albumentations.pytorch import ToTensorV2
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -50,6 +52,17 @@ def normalize_to_tensor(mean: Sequence[float], std: Sequence[float]) -> list[A.B
     A mask, if present, becomes an ``(H, W)`` tensor of the same dtype it had.
     """
     return [A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0), ToTensorV2()]
+
+
+def reseed(transform: A.BaseCompose, seed: int) -> None:
+    """Make every step of ``transform`` draw, in turn, from one stream seeded with ``seed``.
+
+    Training samples carry a seed that is a function of (run seed, epoch, index) only, so their
+    augmentation is the same whichever process or worker loads them, and after a resume.
+    (albumentations' ``set_random_seed`` would give each step its own generator but with the
+    same seed, so the draws of different steps, e.g. flip and crop, would coincide.)
+    """
+    transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
 
 def build_policy(name: str | None, num_ops: int = 2, magnitude: int = 9) -> A.BasicTransform | None:
