@@ -45,16 +45,21 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: str) -> str | None:
-    """``last`` means this run directory's ``checkpoints/last.ckpt`` if it exists (a fresh start
-    otherwise), so a requeued job with a pinned run dir resumes without editing its command."""
+    """``last`` means the newest of this run directory's ``checkpoints/last.ckpt`` and the
+    ``hpc_ckpt_*.ckpt`` that Lightning writes there when SLURM signals a preemption (a fresh
+    start if there is none), so a requeued job with a pinned run dir resumes without editing
+    its command."""
     if ckpt_path != "last":
         return ckpt_path
-    last = Path(output_dir) / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        log.info("Resuming from %s", last)
-        return str(last)
-    log.info("No %s yet: starting from scratch", last)
-    return None
+    run_dir = Path(output_dir)
+    candidates = [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")]
+    existing = [path for path in candidates if path.is_file()]
+    if not existing:
+        log.info("No checkpoint in %s yet: starting from scratch", run_dir)
+        return None
+    newest = max(existing, key=lambda path: path.stat().st_mtime)
+    log.info("Resuming from %s", newest)
+    return str(newest)
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:

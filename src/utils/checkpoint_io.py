@@ -1,0 +1,96 @@
+"""How Lightning writes and reads checkpoint files: atomically, and never running pickled code.
+
+Lightning's default writer opens ``last.ckpt`` for writing and streams the bytes in, so a job
+killed at that moment (preemption, OOM killer, a node going down) leaves a truncated
+``last.ckpt`` and nothing to resume from. Here the bytes go to a temporary file in the same
+folder, are flushed to disk, and only then renamed over the old file: at any instant the path
+holds either the previous checkpoint or the new one, complete.
+
+Every read uses ``torch.load(weights_only=True)``: checkpoints hold tensors and plain
+containers only, and a file carrying other pickled objects (which could run code when
+loaded) is refused. Local file systems only (run directories live there).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+
+class CheckpointLoadError(RuntimeError):
+    """A checkpoint file that cannot be read safely: corrupt, or holding pickled code."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write-to-temp-then-rename checkpoint saving; ``weights_only=True`` loading."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError(
+                "AtomicCheckpointIO does not take storage_options; remove them from the "
+                "save_checkpoint call"
+            )
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(handle, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        _fsync_directory(path.parent)
+
+    def load_checkpoint(
+        self,
+        path: str | Path,
+        map_location: Any | None = None,
+        weights_only: bool | None = None,
+    ) -> dict[str, Any]:
+        """Load ``path`` with ``weights_only=True`` whatever ``weights_only`` asks for."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"checkpoint '{path}' does not exist; check ckpt_path (ckpt_path=last resumes "
+                "from <run dir>/checkpoints/last.ckpt when there is one)"
+            )
+        try:
+            return torch.load(
+                path, map_location=map_location or (lambda storage, _: storage), weights_only=True
+            )
+        except pickle.UnpicklingError as error:
+            raise CheckpointLoadError(
+                f"refused to load checkpoint '{path}': it holds pickled objects other than "
+                f"tensors and plain containers, which could run code when loaded "
+                f"(torch.load weights_only=True rejected it: {error}). Resume only from "
+                "checkpoints you trust; to use this one, load it yourself with "
+                "weights_only=False in a trusted environment and re-save its tensors."
+            ) from error
+        except (RuntimeError, EOFError, zipfile.BadZipFile) as error:
+            raise CheckpointLoadError(
+                f"checkpoint '{path}' is truncated or corrupt ({error}); resume from another "
+                "checkpoint (ckpt_path=<file>) or start afresh (ckpt_path=null)"
+            ) from error
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (it is recorded in the directory, not the file)."""
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

@@ -1,0 +1,95 @@
+"""Checkpoint files: atomic writes, weights-only reads, which file ``ckpt_path=last`` picks."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from src.pipeline import resolve_ckpt_path
+from src.utils.checkpoint_io import AtomicCheckpointIO, CheckpointLoadError
+from tests.training.launch import REPO_ROOT, TINY_CLS, launch
+from tests.training.slow_checkpoint_write import HALF_WRITTEN
+
+
+class _RunsCode:
+    """Unpickling this calls ``os.system``: what a malicious checkpoint would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.system, (f"touch {self.marker}",)
+
+
+def _malicious_checkpoint(path: Path, marker: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {}, "payload": _RunsCode(marker)}, path)
+    return path
+
+
+def test_kill_during_a_checkpoint_write_keeps_the_previous_file(tmp_path: Path) -> None:
+    last = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"global_step": 7, "w": torch.zeros(3)}, last)
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "tests.training.slow_checkpoint_write", str(last)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == HALF_WRITTEN
+    finally:
+        writer.kill()  # SIGKILL: no cleanup runs
+        writer.wait()
+        writer.stdout.close()
+    assert len(list(tmp_path.glob(".last.ckpt.*.tmp"))) == 1  # the interrupted write
+    checkpoint = AtomicCheckpointIO().load_checkpoint(last)
+    assert checkpoint["global_step"] == 7 and torch.equal(checkpoint["w"], torch.zeros(3))
+
+
+def test_truncated_checkpoint_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"w": torch.ones(1000)}, path)
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(CheckpointLoadError, match=f"checkpoint '{path}' is truncated or corrupt"):
+        AtomicCheckpointIO().load_checkpoint(path)
+
+
+def test_pickled_code_is_refused_even_when_asked_to_trust_it(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = _malicious_checkpoint(tmp_path / "bad.ckpt", marker)
+    with pytest.raises(CheckpointLoadError, match="refused to load checkpoint") as error:
+        AtomicCheckpointIO().load_checkpoint(path, weights_only=False)
+    assert isinstance(error.value.__cause__, pickle.UnpicklingError) and not marker.exists()
+
+
+def test_resume_refuses_a_malicious_last_checkpoint(
+    tmp_path: Path, toy_imagenet_root: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    marker = tmp_path / "ran"
+    _malicious_checkpoint(run_dir / "checkpoints" / "last.ckpt", marker)
+    overrides = [*TINY_CLS, f"data.root={toy_imagenet_root}", "ckpt_path=last"]
+    output = launch("train.py", overrides, run_dir, succeed=False)
+    assert f"refused to load checkpoint '{run_dir / 'checkpoints' / 'last.ckpt'}'" in output
+    assert not marker.exists()
+
+
+def test_last_is_the_newest_of_last_ckpt_and_slurm_requeue_checkpoints(tmp_path: Path) -> None:
+    assert resolve_ckpt_path("last", str(tmp_path)) is None
+    assert resolve_ckpt_path("some/file.ckpt", str(tmp_path)) == "some/file.ckpt"
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.parent.mkdir()
+    last.touch()
+    hpc = tmp_path / "hpc_ckpt_1.ckpt"
+    hpc.touch()
+    os.utime(last, (1_000, 1_000))
+    assert resolve_ckpt_path("last", str(tmp_path)) == str(hpc)
+    os.utime(last, (2**31, 2**31))
+    assert resolve_ckpt_path("last", str(tmp_path)) == str(last)
