@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from lightning import Callback, LightningModule, Trainer  # noqa: E402
+from lightning.pytorch.trainer.states import TrainerFn  # noqa: E402
 from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
 
 
@@ -22,7 +23,7 @@ class MetricsPlot(Callback):
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Runs after the epoch's metrics are computed and published (unlike the epoch-end hook)."""
-        if trainer.sanity_checking or not trainer.training:
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
             return
         for name, value in trainer.callback_metrics.items():
             if value.numel() == 1 and (name.startswith("val/") or name.endswith("loss_epoch")):

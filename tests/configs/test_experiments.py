@@ -1,0 +1,61 @@
+"""Every experiment preset composes with Hydra and runs one step with its data swapped to toy data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from src.pipeline import train
+from tests.helpers import CONFIG_DIR, REPO_ROOT
+
+EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
+
+# What swaps each preset onto toy data and one CPU process (the presets stay as they are).
+TOY_OVERRIDES = {
+    "classification": ["data=toy_imagenet", "data.batch_size=4"],
+    "segmentation": ["data=toy_ade20k", "data.batch_size=2", "data.val_batch_size=1"],
+}
+
+
+def compose_train(overrides: list[str], run_dir: Path) -> DictConfig:
+    """The ``train`` config as ``src/train.py`` would see it, with its run dir in ``run_dir``."""
+    os.environ.setdefault("PROJECT_ROOT", str(REPO_ROOT))
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            "train", overrides=[*overrides, f"paths.output_dir={run_dir}"], return_hydra_config=True
+        )
+    HydraConfig.instance().set_config(cfg)  # for the Hydra choices that runs record
+    return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # as the app sees it
+
+
+def test_every_experiment_is_covered() -> None:
+    assert {"toy_cls", "toy_seg", "resnest_cls", "resnest_seg"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_one_step_on_toy_data(
+    experiment: str, toy_imagenet_root: Path, toy_ade20k_root: Path, tmp_path: Path
+) -> None:
+    preset = compose_train([f"experiment={experiment}"], tmp_path)
+    task = "segmentation" if "Segmentation" in preset.model._target_ else "classification"
+    root = toy_ade20k_root if task == "segmentation" else toy_imagenet_root
+    cfg = compose_train(
+        [
+            f"experiment={experiment}",
+            *TOY_OVERRIDES[task],
+            f"data.root={root}",
+            "trainer=cpu",
+            "debug=fdr",
+            "model.backbone.pretrained=null",
+            "extras.print_config=false",
+            "logger=csv",
+        ],
+        tmp_path,
+    )
+    assert cfg.model.backbone.name == preset.model.backbone.name  # the preset's own model
+    train(cfg)

@@ -1,0 +1,99 @@
+"""The toy presets train to a useful model on CPU, as the README's first command promises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers import Run, last_logged, run_entry_point
+
+QUIET = ["extras.print_config=false"]
+TIME_LIMIT_SECONDS = 180
+
+
+@pytest.fixture(scope="module")
+def toy_cls_run(toy_imagenet_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    run_dir = tmp_path_factory.mktemp("toy_cls") / "run"
+    return run_entry_point(
+        "train.py", ["experiment=toy_cls", f"data.root={toy_imagenet_root}", *QUIET], run_dir
+    )
+
+
+@pytest.fixture(scope="module")
+def toy_seg_run(toy_ade20k_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    run_dir = tmp_path_factory.mktemp("toy_seg") / "run"
+    return run_entry_point(
+        "train.py", ["experiment=toy_seg", f"data.root={toy_ade20k_root}", *QUIET], run_dir
+    )
+
+
+def test_toy_classification_learns_in_under_three_minutes(toy_cls_run: Run) -> None:
+    assert last_logged(toy_cls_run.run_dir, "val/acc1") >= 0.9  # chance: 1/8
+    assert toy_cls_run.seconds < TIME_LIMIT_SECONDS
+
+
+def test_toy_classification_writes_checkpoints_config_and_plot(toy_cls_run: Run) -> None:
+    run_dir = toy_cls_run.run_dir
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert (run_dir / "plots" / "metrics.png").stat().st_size > 0
+    choices = (run_dir / "hydra_choices.yaml").read_text()
+    assert "experiment: toy_cls" in choices and "model: classification" in choices
+    assert "name: resnest14" in (run_dir / "config_resolved.yaml").read_text()
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["hyper_parameters"]["backbone"]["name"] == "resnest14"
+
+
+def test_eval_prints_a_metrics_table_for_the_checkpoint(
+    toy_cls_run: Run, toy_imagenet_root: Path
+) -> None:
+    checkpoint = toy_cls_run.run_dir / "checkpoints" / "last.ckpt"
+    result = run_entry_point(
+        "eval.py",
+        ["experiment=toy_cls", f"data.root={toy_imagenet_root}", f"ckpt_path={checkpoint}", *QUIET],
+        toy_cls_run.run_dir.parent / "eval",
+    )
+    assert "evaluation" in result.output and "val/acc1" in result.output
+
+
+def test_toy_segmentation_learns_in_under_three_minutes(toy_seg_run: Run) -> None:
+    assert last_logged(toy_seg_run.run_dir, "val/miou") >= 0.6
+    assert toy_seg_run.seconds < TIME_LIMIT_SECONDS
+    samples = sorted((toy_seg_run.run_dir / "val_samples").glob("*.png"))
+    assert samples, "validation samples (image | ground truth | prediction) were not written"
+
+
+def test_eval_multiscale_flip_on_the_toy_checkpoint(
+    toy_seg_run: Run, toy_ade20k_root: Path
+) -> None:
+    checkpoint = toy_seg_run.run_dir / "checkpoints" / "last.ckpt"
+    result = run_entry_point(
+        "eval.py",
+        [
+            "experiment=toy_seg",
+            "inference=ms_flip",
+            f"data.root={toy_ade20k_root}",
+            f"ckpt_path={checkpoint}",
+            *QUIET,
+        ],
+        toy_seg_run.run_dir.parent / "eval",
+    )
+    assert "Per-class IoU" in result.output and "val/miou" in result.output
+
+
+def test_the_real_segmentation_preset_runs_on_toy_data(
+    toy_ade20k_root: Path, tmp_path: Path
+) -> None:
+    """The ADE20K preset itself (crop 480, base 520, ResNeSt-50 OS8), pointed at toy data."""
+    run_entry_point(
+        "train.py",
+        [
+            "experiment=resnest_seg",
+            f"data.root={toy_ade20k_root}",
+            "trainer.max_steps=2",
+            "trainer=cpu",
+            "model.backbone.pretrained=null",
+        ],
+        tmp_path / "run",
+    )
