@@ -1,0 +1,127 @@
+"""Segment a folder of images with a trained checkpoint: colourised masks and overlays.
+
+    python scripts/predict.py logs/train/runs/<time>/checkpoints/last.ckpt photos/ out/
+    python scripts/predict.py CKPT IN OUT --scales 0.5 0.75 1.0 1.25 1.5 1.75 --flip
+
+The model is rebuilt from the run's own ``config_resolved.yaml`` (next to ``checkpoints/``), so
+predictions use exactly the architecture, class count and evaluation size it was trained with.
+For each image ``name.jpg`` it writes ``name_mask.png`` (one colour per class, the palette of the
+validation samples) and ``name_overlay.png`` (image | mask blended over the image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
+
+from src.data.ade20k import val_transform  # noqa: E402
+from src.data.image_io import is_image_file, read_rgb  # noqa: E402
+from src.models.inference import InferenceConfig, segment  # noqa: E402
+from src.models.segmentation_module import SegmentationModule  # noqa: E402
+from src.visualization import colorize, overlay  # noqa: E402
+
+log = logging.getLogger("predict")
+
+
+def load_model(checkpoint: Path, config_path: Path | None) -> tuple[SegmentationModule, DictConfig]:
+    """The run's model with the checkpoint's weights (read with ``weights_only=True``)."""
+    config_path = config_path or checkpoint.parent.parent / "config_resolved.yaml"
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"no run config at {config_path}; pass --config <run dir>/config_resolved.yaml"
+        )
+    cfg = OmegaConf.load(config_path)
+    model = hydra.utils.instantiate(cfg.model)
+    if not isinstance(model, SegmentationModule):
+        raise ValueError(f"{checkpoint} is not a segmentation run (model: {cfg.model._target_}).")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["state_dict"])
+    return model.eval(), cfg
+
+
+def inference_config(cfg: DictConfig, args: argparse.Namespace) -> InferenceConfig:
+    """The run's validation protocol, with any option given on the command line replacing it."""
+    settings = OmegaConf.to_container(cfg.model.inference, resolve=True)
+    chosen = {
+        "mode": args.mode,
+        "scales": args.scales,
+        "flip": args.flip or None,
+        "crop_size": args.crop_size,
+        "stride": args.stride,
+        "base_size": args.base_size,
+    }
+    settings.update({key: value for key, value in chosen.items() if value is not None})
+    return InferenceConfig(**settings, align_corners=cfg.model.align_corners)
+
+
+@torch.no_grad()
+def predict_folder(
+    model: SegmentationModule,
+    cfg: DictConfig,
+    inference: InferenceConfig,
+    source: Path,
+    target: Path,
+) -> list[Path]:
+    """Write a mask and an overlay per image of ``source``; return the mask paths."""
+    images = sorted(p for p in source.iterdir() if p.is_file() and is_image_file(p.name))
+    if not images:
+        raise FileNotFoundError(f"no images (.jpg, .png, ...) in {source}")
+    transform = val_transform(cfg.data.base_size, cfg.data.val_resize, cfg.data.mean, cfg.data.std)
+    num_classes = model.hparams.num_classes
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in images:
+        rgb = read_rgb(path)
+        tensor = transform(image=rgb)["image"].unsqueeze(0)
+        probabilities = segment(model, tensor, num_classes, inference)
+        labels = probabilities.argmax(dim=1)[0].byte().numpy()
+        labels = cv2.resize(labels, rgb.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+        mask_path = target / f"{path.stem}_mask.png"
+        cv2.imwrite(str(mask_path), cv2.cvtColor(colorize(labels, num_classes), cv2.COLOR_RGB2BGR))
+        side_by_side = np.concatenate([rgb, overlay(rgb, labels, num_classes)], axis=1)
+        cv2.imwrite(
+            str(target / f"{path.stem}_overlay.png"), cv2.cvtColor(side_by_side, cv2.COLOR_RGB2BGR)
+        )
+        written.append(mask_path)
+        log.info("%s -> %s", path.name, mask_path.name)
+    return written
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", type=Path, help="a .ckpt of a segmentation run")
+    parser.add_argument("input", type=Path, help="folder of images")
+    parser.add_argument("output", type=Path, help="folder for masks and overlays")
+    parser.add_argument("--config", type=Path, help="the run's config_resolved.yaml")
+    parser.add_argument("--mode", choices=["whole", "slide"])
+    parser.add_argument("--scales", type=float, nargs="+")
+    parser.add_argument("--flip", action="store_true", help="add horizontally flipped passes")
+    parser.add_argument("--crop-size", type=int)
+    parser.add_argument("--stride", type=int)
+    parser.add_argument("--base-size", type=int)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parse_args(argv)
+    model, cfg = load_model(args.checkpoint, args.config)
+    return predict_folder(model, cfg, inference_config(cfg, args), args.input, args.output)
+
+
+if __name__ == "__main__":
+    main()
