@@ -52,6 +52,7 @@ def test_experiment_runs_one_step_on_toy_data(
             "trainer=cpu",
             "debug=fdr",
             "model.backbone.pretrained=null",
+            "model.compile=false",  # compiling costs minutes on CPU; tests/backbones checks it
             "extras.print_config=false",
             "logger=csv",
         ],
