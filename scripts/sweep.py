@@ -1,0 +1,76 @@
+"""Run a W&B sweep file offline, with Optuna, and show the results.
+
+    python scripts/sweep.py configs/sweep/radix_cardinality.yaml --local --trials 12
+    python scripts/sweep.py configs/sweep/optimizer.yaml --local --trials 30 --workers 2 \\
+        --storage postgresql://host/db -- experiment=resnest_cls data.root=/data/imagenet
+
+Each trial runs the file's own command (``${interpreter}`` = this Python) with the trial's values
+as ``k=v`` and the overrides after ``--`` appended. The study is kept in SQLite under
+``--out`` unless ``--storage`` names another Optuna storage; with the same storage and study
+name, processes on several nodes share one study. At the end: a leaderboard and a plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+if str(PROJECT_ROOT) not in sys.path:  # `python scripts/sweep.py` without an installed package
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+import optuna  # noqa: E402
+import rich  # noqa: E402
+
+from src.sweep.local import LocalSweep, open_study, run_local_sweep  # noqa: E402
+from src.sweep.report import leaderboard, plot_study  # noqa: E402
+from src.sweep.spec import load_sweep  # noqa: E402
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        usage="%(prog)s SWEEP_FILE --local --trials N [options] [-- hydra overrides...]",
+    )
+    parser.add_argument("sweep_file", type=Path, help="a W&B sweep file, e.g. configs/sweep/*.yaml")
+    parser.add_argument("--local", action="store_true", help="run here with Optuna (required)")
+    parser.add_argument("--trials", type=int, required=True, help="trials in the study in total")
+    parser.add_argument("--workers", type=int, default=1, help="trials run at the same time")
+    parser.add_argument("--storage", help="Optuna storage URL (default: SQLite in --out)")
+    parser.add_argument("--study-name", help="default: the sweep file's name")
+    parser.add_argument("--out", type=Path, help="default: logs/sweeps/<study name>")
+    parser.add_argument("--seed", type=int, help="sampler seed")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.overrides = argv[split + 1 :]  # Hydra overrides for every trial
+    if not args.local:
+        parser.error(
+            "without --local, let W&B run the file: `wandb sweep FILE`, then "
+            "`scripts/sweep_agent.sh SWEEP_ID`; pass --local to run it here with Optuna"
+        )
+    if args.trials < 1 or args.workers < 1:
+        parser.error("--trials and --workers must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> optuna.Study:
+    args = parse_args(argv)
+    spec = load_sweep(args.sweep_file)
+    name = args.study_name or spec.path.stem
+    out_dir = (args.out or PROJECT_ROOT / "logs" / "sweeps" / name).absolute()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    storage = args.storage or f"sqlite:///{out_dir / 'study.db'}"
+    study = open_study(spec, storage, name, args.seed)
+    sweep = LocalSweep(spec, out_dir, PROJECT_ROOT, sys.executable, args.overrides)
+    run_local_sweep(sweep, study, args.trials, args.workers)
+    rich.print(leaderboard(study, spec))
+    plot = plot_study(study, spec, out_dir / f"{name}.png")
+    print(f"study: {name} in {storage}\ntrial runs: {out_dir}/trial_*\nplot: {plot}")
+    return study
+
+
+if __name__ == "__main__":
+    main()
