@@ -1,0 +1,119 @@
+"""scripts/sweep.py --local: Optuna runs a sweep file's command per trial, prunes, reports."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from scripts.sweep import main
+from src.sweep.trial import TrialFailed, run_trial
+from tests.helpers import CONFIG_DIR, REPO_ROOT
+
+TINY_TRIAL = [
+    "trainer.max_epochs=1",
+    "++trainer.limit_train_batches=1",
+    "++trainer.limit_val_batches=1",
+    "callbacks=none",
+    "logger=csv",
+    "extras.print_config=false",
+]
+
+
+def test_three_toy_trials_by_two_workers_of_the_radix_cardinality_grid(
+    toy_imagenet_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    sweep_file = str(CONFIG_DIR / "sweep" / "radix_cardinality.yaml")
+    args = [sweep_file, "--local", "--trials", "3", "--workers", "2", "--storage", storage]
+    args += ["--out", str(tmp_path)]
+    main([*args, "--", *TINY_TRIAL, f"data.root={toy_imagenet_root}"])
+    output = capsys.readouterr().out
+
+    study = optuna.load_study(study_name="radix_cardinality", storage=storage)
+    states = [trial.state for trial in study.trials]
+    assert len(states) == 3
+    assert set(states) <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+    cells = {
+        (t.params["model.backbone.radix"], t.params["model.backbone.cardinality"])
+        for t in study.trials
+    }
+    assert len(cells) == 3  # the grid sampler gives each trial its own cell
+    assert "radix" in output and "cardinality" in output and "val/acc1" in output  # leaderboard
+    plot = tmp_path / "radix_cardinality.png"
+    assert f"plot: {plot}" in output
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    with sqlite3.connect(tmp_path / "study.db") as db:
+        assert db.execute("select count(*) from trials").fetchone() == (3,)
+    for trial in study.trials:
+        assert (Path(trial.user_attrs["run_dir"]) / "epoch_metrics.jsonl").is_file()
+
+
+def fake_training(tmp_path: Path, body: str) -> list[str]:
+    """A stand-in for src/train.py that finds its report file in the trial's overrides."""
+    script = tmp_path / "fake_train.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json, subprocess, sys, time
+            path = next(a.split("=", 1)[1].strip("'") for a in sys.argv if ".path=" in a)
+            def report(stage, value):
+                with open(path, "a") as f:
+                    f.write(json.dumps({"stage": stage, "epoch": 0, "step": 0,
+                                        "metrics": {"val/acc1": value}}) + "\\n")
+            """
+        )
+        + textwrap.dedent(body)
+    )
+    return [sys.executable, str(script)]
+
+
+def test_a_pruned_trial_stops_its_whole_process_group(tmp_path: Path) -> None:
+    argv = fake_training(
+        tmp_path,
+        """
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        open(sys.argv[1], "w").write(str(child.pid))
+        report("fit", 0.1)
+        time.sleep(120)
+        """,
+    )
+    pid_file = tmp_path / "child.pid"
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(0.5))
+    start = time.monotonic()
+    with pytest.raises(optuna.TrialPruned):
+        run_trial(study.ask(), [*argv, str(pid_file)], tmp_path, tmp_path / "t", "val/acc1", {})
+    assert time.monotonic() - start < 30
+    child = Path(f"/proc/{pid_file.read_text()}/stat")
+    assert not child.exists() or child.read_text().split()[2] == "Z"  # gone, or a dead zombie
+
+
+def test_the_result_is_the_last_value_and_failures_are_named(tmp_path: Path) -> None:
+    study = optuna.create_study(direction="maximize")
+    argv = fake_training(tmp_path, 'report("fit", 0.25)\nreport("validate", 0.5)\n')
+    assert run_trial(study.ask(), argv, tmp_path, tmp_path / "ok", "val/acc1", {}) == 0.5
+    failing = fake_training(tmp_path, "sys.exit(3)\n")
+    with pytest.raises(TrialFailed, match=r"exited with 3; see .*trial.log"):
+        run_trial(study.ask(), failing, tmp_path, tmp_path / "bad", "val/acc1", {})
+
+
+def test_without_local_the_script_points_to_wandb(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["configs/sweep/optimizer.yaml", "--trials", "1"])
+    assert "wandb sweep" in capsys.readouterr().err
+
+
+def test_help_runs_as_a_plain_script() -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/sweep.py", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "--trials" in result.stdout

@@ -1,0 +1,113 @@
+"""logger=wandb: what an offline run records, and no crash or hang when W&B is out of reach."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import wandb
+from lightning.pytorch.loggers.logger import DummyExperiment
+from lightning.pytorch.utilities import rank_zero_only
+
+from src.utils.wandb_logger import make_wandb_logger, offline_reason
+from tests.helpers import run_entry_point
+from tests.training.wandb_records import run_contents
+
+TINY_RUN = [
+    "trainer.max_epochs=1",
+    "++trainer.limit_train_batches=2",
+    "++trainer.limit_val_batches=1",
+    "callbacks=none",
+    "extras.print_config=false",
+]
+
+
+@pytest.fixture
+def no_wandb_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Online mode, no API key anywhere (empty HOME), a server URL nothing listens on."""
+    with socket.socket() as probe:  # a free port, closed again: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "NETRC", "WANDB_CONFIG_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+    yield f"http://127.0.0.1:{port}"
+    if wandb.run is not None:
+        wandb.finish()
+
+
+def test_offline_run_holds_config_hydra_choices_commit_and_metrics(
+    toy_imagenet_root: Path, tmp_path: Path
+) -> None:
+    run = run_entry_point(
+        "train.py",
+        ["experiment=toy_cls", "logger=wandb", f"data.root={toy_imagenet_root}", *TINY_RUN],
+        tmp_path / "run",
+        env={"WANDB_MODE": "offline"},
+    )
+    (offline_run,) = (run.run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    config, history = run_contents(offline_run)
+    assert config["config"]["data"]["root"] == str(toy_imagenet_root)  # the resolved config
+    assert config["config"]["model"]["backbone"]["name"] == "resnest14"
+    assert config["hydra_choices"]["experiment"] == "toy_cls"
+    assert config["hydra_choices"]["logger"] == "wandb"
+    assert len(config["git_commit"].split("-")[0]) == 40
+    logged = {key for row in history for key in row}
+    assert {"train/loss_epoch", "val/acc1", "val/acc5", "val/loss"} <= logged
+
+
+def test_online_without_an_api_key_falls_back_to_offline_in_one_line(
+    no_wandb_credentials: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    start = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="src.utils.wandb_logger"):
+        logger = make_wandb_logger(save_dir=str(tmp_path), project="test")
+    (line,) = [record.getMessage() for record in caplog.records]
+    assert "no API key" in line and f"wandb sync {tmp_path}/wandb/offline-run-*" in line
+    logger.log_metrics({"val/acc1": 0.5}, step=0)  # where online mode without a key would raise
+    wandb.finish()
+    assert time.monotonic() - start < 30
+    assert len(list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
+
+
+def test_a_key_but_a_silent_server_falls_back_within_the_probe_timeout(
+    no_wandb_credentials: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    with socket.socket() as server:  # accepts connections (backlog) but never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
+        start = time.monotonic()
+        reason = offline_reason(timeout=0.5)
+    assert reason is not None and "did not answer within 0.5 s" in reason
+    assert time.monotonic() - start < 5
+
+
+def test_other_ranks_neither_probe_nor_create_a_run(
+    no_wandb_credentials: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    logger = make_wandb_logger(save_dir=str(tmp_path), project="test")
+    assert isinstance(logger.experiment, DummyExperiment)
+    assert not caplog.records and wandb.run is None
+    assert not (tmp_path / "wandb").exists()
+
+
+@pytest.mark.filterwarnings("ignore:There is a wandb run already in progress")
+def test_a_run_started_by_a_sweep_agent_function_is_reused(
+    no_wandb_credentials: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent_run = wandb.init(mode="offline", dir=str(tmp_path), project="sweep")
+    logger = make_wandb_logger(save_dir=str(tmp_path), project="test")
+    assert logger.experiment is agent_run
+    assert not [r for r in caplog.records if r.name == "src.utils.wandb_logger"]
