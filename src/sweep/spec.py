@@ -80,11 +80,6 @@ def load_sweep(path: str | Path) -> SweepSpec:
     )
 
 
-def fixed_values(spec: SweepSpec) -> dict[str, Any]:
-    """The ``value:`` parameters, which the agent passes to every run."""
-    return {name: p["value"] for name, p in spec.parameters.items() if "value" in p}
-
-
 def build_command(
     spec: SweepSpec, values: dict[str, Any], interpreter: str, extra: list[str] | None = None
 ) -> list[str]:

@@ -76,16 +76,17 @@ def offline_reason(timeout: float) -> str | None:
     """Why an online run could not start now, or None when it can (or is not asked for)."""
     if wandb.run is not None:  # a run made by the caller, e.g. a function-based sweep agent
         return None
-    if os.environ.get("WANDB_MODE", "online") not in ONLINE_MODES:
-        return None
+    if (os.environ.get("WANDB_MODE") or global_setting("mode") or "online") not in ONLINE_MODES:
+        return None  # offline or disabled by the user
     base_url = server_url()
     try:
-        has_key = bool(os.environ.get("WANDB_API_KEY")) or bool(read_netrc_auth(host=base_url))
+        saved_key = read_netrc_auth(host=base_url)  # where `wandb login` puts it
     except AuthenticationError as error:
         return (
             f"the saved API key for {base_url} is unusable ({error}); run `wandb login --relogin`"
         )
-    if not has_key and not os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+    env_key = os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE")
+    if not (saved_key or env_key):
         return f"no API key for {base_url} (set WANDB_API_KEY or run `wandb login`)"
     if not reachable(base_url, timeout):
         return f"the W&B server {base_url} did not answer within {timeout:g} s"
@@ -93,14 +94,22 @@ def offline_reason(timeout: float) -> str | None:
 
 
 def server_url() -> str:
-    """The server W&B would use: ``WANDB_BASE_URL``, else the one ``wandb login --host`` saved
-    in the global settings file, else wandb's default."""
-    if url := os.environ.get("WANDB_BASE_URL"):
-        return url
+    """The server W&B would use: ``WANDB_BASE_URL``, else the one ``wandb login --host`` saved,
+    else wandb's default."""
+    return (
+        os.environ.get("WANDB_BASE_URL") or global_setting("base_url") or wandb.Settings().base_url
+    )
+
+
+def global_setting(key: str) -> str | None:
+    """A value from W&B's global settings file (where ``wandb login --host`` writes)."""
     config_dir = os.environ.get("WANDB_CONFIG_DIR", Path.home() / ".config" / "wandb")
     settings = configparser.ConfigParser()
-    settings.read(Path(config_dir) / "settings")
-    return settings.get("default", "base_url", fallback=None) or wandb.Settings().base_url
+    try:
+        settings.read(Path(config_dir) / "settings")
+    except configparser.Error:  # malformed: treated as absent
+        return None
+    return settings.get("default", key, fallback=None)
 
 
 def reachable(url: str, timeout: float) -> bool:

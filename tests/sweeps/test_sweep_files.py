@@ -67,13 +67,18 @@ def test_metric_is_the_one_the_experiment_logs_and_checkpoints_on(path: Path) ->
     assert spec.maximize == (cfg.optimized_mode == "max")
 
 
+# The files run the toy preset as written; their headers switch to ImageNet with these overrides.
+PRESETS = {"as_written": [], "imagenet": ["experiment=resnest_cls", "data.root=/data/imagenet"]}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: p.stem)
 def test_drawn_values_reach_the_config_through_the_wandb_command(
-    path: Path, tmp_path: Path
+    path: Path, preset: str, tmp_path: Path
 ) -> None:
     spec = load_sweep(path)
     for values in drawn_values(spec, DRAWS):
-        argv = build_command(spec, values, sys.executable)
+        argv = build_command(spec, values, sys.executable, PRESETS[preset])
         overrides = argv[3:]  # after env, interpreter, program
         cfg = compose_train([*overrides, f"paths.output_dir={tmp_path}"])
         validate_config(cfg)
