@@ -37,8 +37,8 @@ class SegmentationSamples(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
-            return
+        if trainer.sanity_checking or not trainer.is_global_zero or outputs is None:
+            return  # outputs is None for a batch whose samples were all skipped
         datamodule = trainer.datamodule
         for image, target, prediction in zip(
             batch["image"], batch["target"], outputs["prediction"], strict=True

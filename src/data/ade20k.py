@@ -25,7 +25,7 @@ from src.data.ade20k_classes import ADE20K_CLASSES
 from src.data.collate import IGNORE_INDEX, CollateSamples, Sample
 from src.data.corrupt import CorruptSampleGuard, check_on_corrupt
 from src.data.image_io import CorruptSampleError, is_image_file, read_mask, read_rgb
-from src.data.loaders import make_loader
+from src.data.loaders import ResumableTrainData, make_loader
 from src.data.samplers import SampleKey, resolve_key
 from src.data.toy import has_complete_toy, make_toy_ade20k
 from src.data.transforms import (
@@ -215,7 +215,7 @@ class ADE20KDataset(Dataset):
         return Sample(image=out["image"], target=out["mask"])
 
 
-class ADE20KDataModule(LightningDataModule):
+class ADE20KDataModule(ResumableTrainData, LightningDataModule):
     """ADE20K for semantic segmentation.
 
     ``batch_size`` is per process. Validation images keep their aspect ratio, so their sizes
@@ -309,7 +309,7 @@ class ADE20KDataModule(LightningDataModule):
             log.warning("ADE20K at '%s' has %s pairs (full dataset: %s)", dataset_dir, found, full)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.batch_size, train=True)
+        return self.resumable(self._loader(self.train_set, self.batch_size, train=True))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.val_batch_size, train=False)

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from src.data.collate import CollateSamples, Sample
 from src.data.corrupt import CorruptSampleGuard, check_on_corrupt
 from src.data.image_io import IMAGE_EXTENSIONS, is_image_file, read_rgb
-from src.data.loaders import make_loader
+from src.data.loaders import ResumableTrainData, make_loader
 from src.data.samplers import SampleKey, resolve_key
 from src.data.toy import has_complete_toy, make_toy_imagenet
 from src.data.transforms import (
@@ -181,7 +181,7 @@ class ImageFolderDataset(Dataset):
         return Sample(image=image, target=label)
 
 
-class ImageNetDataModule(LightningDataModule):
+class ImageNetDataModule(ResumableTrainData, LightningDataModule):
     """ImageNet (or any ImageFolder-layout set) for classification.
 
     ``batch_size`` is per process. Batches are dicts, see :mod:`src.data.collate`.
@@ -285,7 +285,7 @@ class ImageNetDataModule(LightningDataModule):
             self.val_set = ImageFolderDataset(samples, self.eval_transform, self.on_corrupt)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, train=True)
+        return self.resumable(self._loader(self.train_set, train=True))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, train=False)

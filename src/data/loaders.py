@@ -7,6 +7,8 @@ batch and can resume mid-epoch; evaluation loaders go in order and count every s
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from lightning import Trainer
 from torch.utils.data import DataLoader, Dataset
@@ -47,3 +49,36 @@ def make_loader(
         return ResumableDataLoader(dataset, sampler=sampler, drop_last=True, **options)
     sampler = InOrderShardSampler(dataset, num_replicas=world_size, rank=rank)
     return DataLoader(dataset, sampler=sampler, **options)
+
+
+class ResumableTrainData:
+    """Datamodule mixin: the training loader's position is saved with the datamodule's state.
+
+    Lightning also keeps the state of a stateful training loader in its loop state, but applies
+    it only to a loader created after the checkpoint is read; ``configure_optimizers`` creates
+    the loader before that when it asks for ``trainer.estimated_stepping_batches`` (the task
+    modules do, for their LR schedules), and the position would be lost. Datamodule state is
+    restored early, and is applied here whichever of the two comes first.
+    """
+
+    _train_loader: ResumableDataLoader | None = None
+    _train_loader_state: dict[str, int] | None = None
+
+    def resumable(self, loader: DataLoader) -> DataLoader:
+        """Register ``loader``, the one ``train_dataloader`` returns, for saving and resuming."""
+        if isinstance(loader, ResumableDataLoader):
+            self._train_loader = loader
+            if self._train_loader_state is not None:
+                loader.load_state_dict(self._train_loader_state)
+                self._train_loader_state = None
+        return loader
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"train_loader": self._train_loader.state_dict()} if self._train_loader else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = state_dict.get("train_loader")
+        if state is not None and self._train_loader is not None:
+            self._train_loader.load_state_dict(state)
+        else:
+            self._train_loader_state = state

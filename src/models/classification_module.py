@@ -15,6 +15,7 @@ from src.models.backbones import backbone_from_config
 from src.models.mixing import mix_batch, soft_cross_entropy
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import step_scheduler, warmup_cosine
+from src.models.steps import empty_step_loss, is_empty, log_skipped
 
 
 class ClassificationModule(LightningModule):
@@ -65,7 +66,10 @@ class ClassificationModule(LightningModule):
         ramp_steps = self.hparams.dropblock_ramp * self.trainer.estimated_stepping_batches
         self.backbone.set_dropblock_progress(self.global_step / max(ramp_steps, 1))
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        log_skipped(self, batch)
+        if is_empty(batch):
+            return empty_step_loss(self)
         images, soft_targets = mix_batch(
             batch["image"],
             batch["target"],
@@ -80,17 +84,11 @@ class ClassificationModule(LightningModule):
         self.train_acc1(logits, batch["target"])
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         self.log("train/acc1", self.train_acc1, on_step=False, on_epoch=True)
-        self.log(
-            "data/skipped",
-            float(batch["num_skipped"]),
-            on_step=False,
-            on_epoch=True,
-            reduce_fx="sum",
-            sync_dist=True,
-        )
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        if is_empty(batch):
+            return
         logits = self(batch["image"])
         loss = F.cross_entropy(logits, batch["target"])
         self.val_acc1(logits, batch["target"])

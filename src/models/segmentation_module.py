@@ -21,6 +21,7 @@ from src.models.inference import InferenceConfig, segment
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import poly, step_scheduler
 from src.models.segmentor import Segmentor
+from src.models.steps import empty_step_loss, is_empty, log_skipped
 
 HeadFactory = Callable[..., nn.Module]
 
@@ -87,20 +88,19 @@ class SegmentationModule(LightningModule):
             loss = loss + self.hparams.aux_weight * ce(outputs["aux"], target)
         return loss
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        log_skipped(self, batch)
+        if is_empty(batch):
+            return empty_step_loss(self)
         loss = self.loss(self(batch["image"]), batch["target"])
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
-        self.log(
-            "data/skipped",
-            float(batch["num_skipped"]),
-            on_step=False,
-            on_epoch=True,
-            reduce_fx="sum",
-            sync_dist=True,
-        )
         return loss
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+    def validation_step(
+        self, batch: dict[str, Any], batch_idx: int
+    ) -> dict[str, torch.Tensor] | None:
+        if is_empty(batch):
+            return None
         probabilities = segment(self, batch["image"], self.hparams.num_classes, self.inference)
         prediction = probabilities.argmax(dim=1)
         self.val_metrics.update(prediction, batch["target"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -41,17 +41,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
+        # a fresh name in the same folder (a rename across file systems is not atomic); opened
+        # with open() rather than mkstemp so the file gets the usual umask permissions
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            with os.fdopen(handle, "wb") as file:
+            with open(temporary, "xb") as file:
                 torch.save(checkpoint, file)
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, path)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
         _fsync_directory(path.parent)
 
