@@ -7,6 +7,7 @@ processes on several machines given the same ``--storage`` URL and study name sh
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from optuna.study import MaxTrialsCallback
 
 from src.sweep.space import make_pruner, make_sampler, suggest_all
 from src.sweep.spec import SweepSpec, build_command
-from src.sweep.trial import TrialFailed, run_trial
+from src.sweep.trial import TrialFailed, run_trial, stop_running_trials
 
 
 @dataclass
@@ -64,10 +65,21 @@ def run_local_sweep(sweep: LocalSweep, study: optuna.Study, trials: int, workers
     remaining = trials - len(study.get_trials(deepcopy=False))
     if remaining <= 0:
         return
-    study.optimize(
-        sweep.objective,
-        n_trials=remaining,
-        n_jobs=workers,
-        catch=(TrialFailed,),
-        callbacks=[MaxTrialsCallback(trials, states=None)],
-    )
+    handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        study.optimize(
+            sweep.objective,
+            n_trials=remaining,
+            n_jobs=workers,
+            catch=(TrialFailed,),
+            callbacks=[MaxTrialsCallback(trials, states=None)],
+        )
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C or a job's end: stop the trials first (worker threads wait on them), then stop."""
+    stop_running_trials()
+    raise KeyboardInterrupt(signal.Signals(signum).name)

@@ -5,6 +5,9 @@ adds with two Hydra overrides. Each fit-stage value of the metric goes to the pr
 iteration; a pruned trial's whole process group (DDP workers included) is terminated. The trial's
 result is the metric's last value, that of the best checkpoint's validation after fit, which is
 also the value W&B keeps in the run summary.
+
+Trial processes run in their own sessions, so a Ctrl-C at the terminal does not reach them:
+:func:`stop_running_trials` ends them when the engine is interrupted.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,9 @@ REPORT_FILE = "epoch_metrics.jsonl"
 LOG_FILE = "trial.log"
 POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 10.0
+
+_running: set[subprocess.Popen] = set()  # trials of every worker thread
+_running_lock = threading.Lock()
 
 
 class TrialFailed(RuntimeError):
@@ -61,10 +68,14 @@ def run_trial(
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group, so a pruned DDP run stops entirely
         )
+        with _running_lock:
+            _running.add(process)
         try:
             value = watch(process, trial, ReportReader(report), metric)
         finally:
             stop(process)
+            with _running_lock:
+                _running.discard(process)
     if process.returncode != 0:
         raise TrialFailed(f"trial {trial.number} exited with {process.returncode}; see {log_path}")
     if value is None:
@@ -92,6 +103,14 @@ def watch(
         if finished:
             return last
         time.sleep(POLL_SECONDS)
+
+
+def stop_running_trials() -> None:
+    """Stop every trial still running (each then fails and is recorded as such)."""
+    with _running_lock:
+        processes = list(_running)
+    for process in processes:
+        stop(process)
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -82,8 +85,7 @@ def test_a_pruned_trial_stops_its_whole_process_group(tmp_path: Path) -> None:
     with pytest.raises(optuna.TrialPruned):
         run_trial(study.ask(), [*argv, str(pid_file)], tmp_path, tmp_path / "t", "val/acc1", {})
     assert time.monotonic() - start < 30
-    child = Path(f"/proc/{pid_file.read_text()}/stat")
-    assert not child.exists() or child.read_text().split()[2] == "Z"  # gone, or a dead zombie
+    assert is_gone(pid_file.read_text())
 
 
 def test_the_result_is_the_last_value_and_failures_are_named(tmp_path: Path) -> None:
@@ -93,6 +95,58 @@ def test_the_result_is_the_last_value_and_failures_are_named(tmp_path: Path) -> 
     failing = fake_training(tmp_path, "sys.exit(3)\n")
     with pytest.raises(TrialFailed, match=r"exited with 3; see .*trial.log"):
         run_trial(study.ask(), failing, tmp_path, tmp_path / "bad", "val/acc1", {})
+
+
+def is_gone(pid: str) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().split()[2] == "Z"  # or a dead zombie
+
+
+def test_interrupting_the_engine_stops_the_trials_of_every_worker(tmp_path: Path) -> None:
+    program = tmp_path / "endless_train.py"
+    program.write_text(
+        "import os, pathlib, time\n"
+        "pathlib.Path(os.environ['RUN_DIR'], 'pid').write_text(str(os.getpid()))\n"
+        "time.sleep(120)\n"
+    )
+    sweep_file = tmp_path / "endless.yaml"
+    sweep_file.write_text(
+        textwrap.dedent(
+            f"""
+            program: {program}
+            method: grid
+            metric: {{name: val/acc1, goal: maximize}}
+            parameters:
+              model.lr: {{values: [0.1, 0.2]}}
+            command:
+              - ${{env}}
+              - ${{interpreter}}
+              - ${{program}}
+              - ${{args_no_hyphens}}
+            """
+        )
+    )
+    out = tmp_path / "out"
+    engine = subprocess.Popen(
+        [sys.executable, "scripts/sweep.py", str(sweep_file), "--local", "--trials", "2"]
+        + ["--workers", "2", "--out", str(out)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pid_files = [out / f"trial_000{n}" / "pid" for n in (0, 1)]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(f.exists() for f in pid_files) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        engine.send_signal(signal.SIGINT)  # worker threads would otherwise wait on their trials
+        engine.wait(timeout=30)
+        assert all(is_gone(f.read_text()) for f in pid_files)
+    finally:  # nothing left behind if the engine did not clean up
+        engine.kill()
+        for pid in (f.read_text() for f in pid_files if f.exists()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 def test_without_local_the_script_points_to_wandb(capsys: pytest.CaptureFixture) -> None:
