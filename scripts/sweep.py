@@ -2,12 +2,14 @@
 
     python scripts/sweep.py configs/sweep/radix_cardinality.yaml --local --trials 12
     python scripts/sweep.py configs/sweep/optimizer.yaml --local --trials 30 --workers 2 \\
-        --storage postgresql://host/db -- experiment=resnest_cls data.root=/data/imagenet
+        --gpus-per-trial 4 -- experiment=resnest_cls data.root=/data/imagenet
 
 Each trial runs the file's own command (``${interpreter}`` = this Python) with the trial's values
 as ``k=v`` and the overrides after ``--`` appended. The study is kept in SQLite under
-``--out`` unless ``--storage`` names another Optuna storage; with the same storage and study
-name, processes on several nodes share one study. At the end: a leaderboard and a plot.
+``--out`` unless ``--storage`` names another Optuna storage (e.g. postgresql://host/db); with
+the same storage and study name, processes on several nodes share one study. With
+``--gpus-per-trial K`` each worker's trials see only their own K GPUs. At the end: a
+leaderboard and a plot.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ if str(PROJECT_ROOT) not in sys.path:  # `python scripts/sweep.py` without an in
 import optuna  # noqa: E402
 import rich  # noqa: E402
 
+from src.sweep.gpus import gpu_slots  # noqa: E402
 from src.sweep.local import LocalSweep, open_study, run_local_sweep  # noqa: E402
 from src.sweep.report import leaderboard, plot_study  # noqa: E402
 from src.sweep.spec import load_sweep  # noqa: E402
@@ -38,6 +41,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--local", action="store_true", help="run here with Optuna (required)")
     parser.add_argument("--trials", type=int, required=True, help="trials in the study in total")
     parser.add_argument("--workers", type=int, default=1, help="trials run at the same time")
+    parser.add_argument(
+        "--gpus-per-trial", type=int, default=0, help="pin each worker's trials to their own GPUs"
+    )
     parser.add_argument("--storage", help="Optuna storage URL (default: SQLite in --out)")
     parser.add_argument("--study-name", help="default: the sweep file's name")
     parser.add_argument("--out", type=Path, help="default: logs/sweeps/<study name>")
@@ -51,20 +57,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "without --local, let W&B run the file: `wandb sweep FILE`, then "
             "`scripts/sweep_agent.sh SWEEP_ID`; pass --local to run it here with Optuna"
         )
-    if args.trials < 1 or args.workers < 1:
-        parser.error("--trials and --workers must be at least 1")
+    if args.trials < 1 or args.workers < 1 or args.gpus_per_trial < 0:
+        parser.error("--trials and --workers must be at least 1, --gpus-per-trial at least 0")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> optuna.Study:
     args = parse_args(argv)
     spec = load_sweep(args.sweep_file)
+    try:
+        slots = gpu_slots(args.gpus_per_trial, args.workers) if args.gpus_per_trial else None
+    except ValueError as error:
+        raise SystemExit(f"sweep.py: {error}") from None
     name = args.study_name or spec.path.stem
     out_dir = (args.out or PROJECT_ROOT / "logs" / "sweeps" / name).absolute()
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = args.storage or f"sqlite:///{out_dir / 'study.db'}"
     study = open_study(spec, storage, name, args.seed)
-    sweep = LocalSweep(spec, out_dir, PROJECT_ROOT, sys.executable, args.overrides)
+    sweep = LocalSweep(spec, out_dir, PROJECT_ROOT, sys.executable, args.overrides, slots)
     run_local_sweep(sweep, study, args.trials, args.workers)
     rich.print(leaderboard(study, spec))
     plot = plot_study(study, spec, out_dir / f"{name}.png")

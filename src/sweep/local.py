@@ -7,6 +7,7 @@ processes on several machines given the same ``--storage`` URL and study name sh
 from __future__ import annotations
 
 import os
+import queue
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +23,15 @@ from src.sweep.trial import TrialFailed, run_trial, stop_running_trials
 @dataclass
 class LocalSweep:
     """One study for ``spec``; trial ``n`` runs from ``workdir`` (where the file's ``program``
-    path starts, as for an agent started in the repository root) into ``out_dir/trial_000n``."""
+    path starts, as for an agent started in the repository root) into ``out_dir/trial_000n``,
+    on a slot of ``gpu_slots`` (its CUDA_VISIBLE_DEVICES) when given."""
 
     spec: SweepSpec
     out_dir: Path
     workdir: Path
     interpreter: str
     extra_overrides: list[str] = field(default_factory=list)
+    gpu_slots: queue.Queue[str] | None = None
 
     def objective(self, trial: optuna.Trial) -> float:
         values = suggest_all(trial, self.spec)
@@ -36,7 +39,15 @@ class LocalSweep:
         argv = build_command(self.spec, values, self.interpreter, self.extra_overrides)
         trial.set_user_attr("run_dir", str(run_dir))
         env = self.trial_env(run_dir)
-        return run_trial(trial, argv, self.workdir, run_dir, self.spec.metric, env)
+        if self.gpu_slots is None:
+            return run_trial(trial, argv, self.workdir, run_dir, self.spec.metric, env)
+        devices = self.gpu_slots.get()
+        try:
+            trial.set_user_attr("gpus", devices)
+            env["CUDA_VISIBLE_DEVICES"] = devices
+            return run_trial(trial, argv, self.workdir, run_dir, self.spec.metric, env)
+        finally:
+            self.gpu_slots.put(devices)
 
     def trial_env(self, run_dir: Path) -> dict[str, str]:
         """The run dir pinned with RUN_DIR; W&B offline (and grouped by study) unless the

@@ -54,19 +54,11 @@ def test_five_gpus_two_per_run_make_two_agents_and_leave_one_idle() -> None:
     assert "1 GPU(s) left idle" in result.stderr
 
 
-def test_gpus_come_from_nvidia_smi_when_none_are_pinned(tmp_path: Path) -> None:
-    fake = tmp_path / "nvidia-smi"
-    fake.write_text(
-        "#!/bin/sh\n"
-        "echo 'GPU 0: NVIDIA H200 (UUID: GPU-a)'\n"
-        "echo '  MIG 1g.18gb Device 0: (UUID: MIG-b)'\n"
-        "echo 'GPU 1: NVIDIA H200 (UUID: GPU-c)'\n"
-    )
-    fake.chmod(0o755)
+def test_gpus_come_from_nvidia_smi_when_none_are_pinned(fake_nvidia_smi: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
     result = subprocess.run(
         ["bash", str(AGENT_SCRIPT), "ent/proj/abc", "--python", sys.executable, "--dry-run"],
-        env={**env, "PATH": f"{tmp_path}:{env['PATH']}"},
+        env={**env, "PATH": f"{fake_nvidia_smi}:{env['PATH']}"},
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 
 from scripts.sweep import main
 from src.sweep.trial import TrialFailed, run_trial
@@ -97,35 +98,62 @@ def test_the_result_is_the_last_value_and_failures_are_named(tmp_path: Path) -> 
         run_trial(study.ask(), failing, tmp_path, tmp_path / "bad", "val/acc1", {})
 
 
+def fake_sweep(tmp_path: Path, fake: list[str], values: list[float]) -> Path:
+    """A grid sweep file over ``model.lr`` whose program is the script of ``fake_training``."""
+    path = tmp_path / "fake_sweep.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "program": fake[-1],
+                "method": "grid",
+                "metric": {"name": "val/acc1", "goal": "maximize"},
+                "parameters": {"model.lr": {"values": values}},
+                "command": ["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"],
+            }
+        )
+    )
+    return path
+
+
+def test_each_worker_runs_its_trials_on_its_own_gpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3,4")
+    program = fake_training(
+        tmp_path,
+        """
+        import os
+        open(os.path.join(os.environ["RUN_DIR"], "gpus"), "w").write(os.environ["CUDA_VISIBLE_DEVICES"])
+        report("fit", 0.5)
+        """,
+    )
+    sweep_file = fake_sweep(tmp_path, program, [0.1, 0.2, 0.3, 0.4])
+    args = ["--local", "--trials", "4", "--workers", "2", "--gpus-per-trial", "2"]
+    study = main([str(sweep_file), *args, "--out", str(tmp_path / "out")])
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    used = {(Path(t.user_attrs["run_dir"]) / "gpus").read_text() for t in study.trials}
+    assert used == {"0,1", "2,3"}
+    with pytest.raises(SystemExit, match="needs 6 GPUs; found 5"):
+        main(
+            [str(sweep_file), "--local", "--trials", "1", "--workers", "3", "--gpus-per-trial", "2"]
+        )
+
+
 def is_gone(pid: str) -> bool:
     stat = Path(f"/proc/{pid}/stat")
     return not stat.exists() or stat.read_text().split()[2] == "Z"  # or a dead zombie
 
 
 def test_interrupting_the_engine_stops_the_trials_of_every_worker(tmp_path: Path) -> None:
-    program = tmp_path / "endless_train.py"
-    program.write_text(
-        "import os, pathlib, time\n"
-        "pathlib.Path(os.environ['RUN_DIR'], 'pid').write_text(str(os.getpid()))\n"
-        "time.sleep(120)\n"
+    endless = fake_training(
+        tmp_path,
+        """
+        import os
+        open(os.path.join(os.environ["RUN_DIR"], "pid"), "w").write(str(os.getpid()))
+        time.sleep(120)
+        """,
     )
-    sweep_file = tmp_path / "endless.yaml"
-    sweep_file.write_text(
-        textwrap.dedent(
-            f"""
-            program: {program}
-            method: grid
-            metric: {{name: val/acc1, goal: maximize}}
-            parameters:
-              model.lr: {{values: [0.1, 0.2]}}
-            command:
-              - ${{env}}
-              - ${{interpreter}}
-              - ${{program}}
-              - ${{args_no_hyphens}}
-            """
-        )
-    )
+    sweep_file = fake_sweep(tmp_path, endless, [0.1, 0.2])
     out = tmp_path / "out"
     engine = subprocess.Popen(
         [sys.executable, "scripts/sweep.py", str(sweep_file), "--local", "--trials", "2"]
