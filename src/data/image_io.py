@@ -27,6 +27,9 @@ _PNG_PALETTE_COLOUR_TYPE = 3
 _JPEG_SOI = b"\xff\xd8"
 _JPEG_SOS = b"\xff\xda"
 _JPEG_EOI = b"\xff\xd9"
+# JPEGs are 8-bit grey or colour, so OpenCV can hand them over as RGB directly. EXIF
+# orientation stays ignored, as for every other file (and in Pillow and torchvision).
+_JPEG_TO_RGB = cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION
 
 
 class CorruptSampleError(ValueError):
@@ -58,11 +61,24 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
     Grayscale is replicated to three channels, alpha is dropped, 16-bit data keeps its 8 most
     significant bits, and palette/CMYK images come out as RGB, so none of them stops training.
+    JPEGs (nearly every ImageNet and ADE20K file) are decoded straight to RGB, which saves
+    a colour-conversion pass; a JPEG that OpenCV cannot decode takes the general path.
     """
     data = _read_bytes(path)
-    if data.startswith(_JPEG_SOI) and not _jpeg_is_complete(data):
-        raise CorruptSampleError(path, "JPEG data ends before the end-of-image marker (truncated)")
-    pixels = _decode(path, data)
+    if data.startswith(_JPEG_SOI):
+        if not _jpeg_is_complete(data):
+            raise CorruptSampleError(
+                path, "JPEG data ends before the end-of-image marker (truncated)"
+            )
+        _check_declared_size(path, data)
+        rgb = _opencv_decode(data, _JPEG_TO_RGB)
+        if rgb is not None:
+            return rgb
+    return _to_rgb(path, _decode(path, data))
+
+
+def _to_rgb(path: str | Path, pixels: np.ndarray) -> np.ndarray:
+    """RGB uint8 from whatever :func:`_decode` returned (OpenCV's BGR(A) or grey)."""
     if pixels.dtype == np.uint16:
         pixels = (pixels >> 8).astype(np.uint8)
     if pixels.dtype != np.uint8:
@@ -113,10 +129,7 @@ def _read_bytes(path: str | Path) -> bytes:
 def _decode(path: str | Path, data: bytes) -> np.ndarray:
     """Decode with OpenCV, falling back to Pillow for formats OpenCV was built without."""
     _check_declared_size(path, data)
-    try:
-        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        pixels = None
+    pixels = _opencv_decode(data, cv2.IMREAD_UNCHANGED)
     if pixels is not None:
         return pixels
     try:
@@ -133,6 +146,14 @@ def _decode(path: str | Path, data: bytes) -> np.ndarray:
     if pixels.ndim == 3 and pixels.shape[2] == 4:
         return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA)
     return pixels
+
+
+def _opencv_decode(data: bytes, flags: int) -> np.ndarray | None:
+    """OpenCV's decoding of ``data``, or None where OpenCV cannot decode it."""
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        return None
 
 
 def _check_declared_size(path: str | Path, data: bytes) -> None:
@@ -163,7 +184,12 @@ def _jpeg_is_complete(data: bytes) -> bool:
     Some OpenCV builds decode a truncated JPEG without error and fill the missing rows with
     grey. Entropy-coded data cannot contain the EOI marker (0xFF is byte-stuffed), so a
     complete file has EOI after its last start-of-scan, even with an embedded thumbnail.
+    A file that ends with EOI has it after every scan, so only the first scan is looked up;
+    the backward search over the whole file (about 0.1 ms for 100 KiB) is left for files
+    with bytes after their EOI.
     """
+    if data.endswith(_JPEG_EOI):
+        return data.find(_JPEG_SOS) >= 0
     last_scan = data.rfind(_JPEG_SOS)
     return last_scan >= 0 and data.find(_JPEG_EOI, last_scan) >= 0
 

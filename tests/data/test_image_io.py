@@ -89,6 +89,20 @@ def test_jpeg_cut_just_before_its_end_marker_is_truncated(tmp_path: Path) -> Non
         read_rgb(path)
 
 
+def test_jpeg_with_bytes_after_its_end_marker_decodes(tmp_path: Path) -> None:
+    data = encode(Image.fromarray(RGB), "JPEG", quality=95) + b"\0" * 64
+    image = read_rgb(_write(tmp_path / "padded.jpg", data))
+    assert image.shape == (24, 32, 3) and np.abs(image.astype(int) - RGB).mean() <= 8
+
+
+def test_jpeg_exif_orientation_is_ignored(tmp_path: Path) -> None:
+    # Pillow and torchvision's loader ignore it too; rotating would change the stored image.
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    data = encode(Image.fromarray(RGB), "JPEG", quality=95, exif=exif.tobytes())
+    assert read_rgb(_write(tmp_path / "rotated.jpg", data)).shape == (24, 32, 3)
+
+
 def test_missing_file_is_a_corrupt_sample(tmp_path: Path) -> None:
     with pytest.raises(CorruptSampleError, match="cannot read"):
         read_rgb(tmp_path / "gone.jpg")
