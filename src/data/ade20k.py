@@ -31,7 +31,7 @@ from src.data.toy import has_complete_toy, make_toy_ade20k
 from src.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    normalize_to_tensor,
+    NormalizeToTensor,
     photometric_distortion,
 )
 
@@ -151,7 +151,7 @@ def train_transform(
         A.RandomCrop(height=crop_size, width=crop_size),
         A.HorizontalFlip(p=hflip),
     ]
-    return A.Compose([*steps, *normalize_to_tensor(mean, std)])
+    return A.Compose([*steps, NormalizeToTensor(mean, std)])
 
 
 def val_transform(
@@ -171,7 +171,7 @@ def val_transform(
                 mask_interpolation=cv2.INTER_NEAREST,
             )
         )
-    return A.Compose([*steps, *normalize_to_tensor(mean, std)])
+    return A.Compose([*steps, NormalizeToTensor(mean, std)])
 
 
 class ADE20KDataset(Dataset):

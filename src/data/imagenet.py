@@ -25,9 +25,9 @@ from src.data.toy import has_complete_toy, make_toy_imagenet
 from src.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    NormalizeToTensor,
     build_policy,
     interpolation_flag,
-    normalize_to_tensor,
 )
 
 _EXPECTED_TREE = (
@@ -131,7 +131,7 @@ def train_transform(
     policy = build_policy(auto_augment, randaug_n, randaug_m)
     if policy is not None:
         steps.append(policy)
-    return A.Compose([*steps, *normalize_to_tensor(mean, std)])
+    return A.Compose([*steps, NormalizeToTensor(mean, std)])
 
 
 def eval_transform(
@@ -146,7 +146,7 @@ def eval_transform(
                 max_size=round(crop / crop_pct), interpolation=interpolation_flag(interpolation)
             ),
             A.CenterCrop(height=crop, width=crop),
-            *normalize_to_tensor(mean, std),
+            NormalizeToTensor(mean, std),
         ]
     )
 
