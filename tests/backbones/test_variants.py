@@ -62,11 +62,19 @@ def test_flops_matched_widths_keep_macs_within_5_percent(radix: int, cardinality
     assert abs(matched / reference - 1) <= 0.05
 
 
+def test_flops_matched_keeps_the_compute_of_a_narrow_configured_width() -> None:
+    """A toy-sized model (width 16) is matched to its own compute, not the table's width 64."""
+    narrow = dict(stem_width=16, bottleneck_width=16)
+    reference = macs_of("resnest14", **narrow)
+    matched = macs_of("resnest14", cardinality=2, width_policy="flops_matched", **narrow)
+    assert abs(matched / reference - 1) <= 0.05
+
+
 @pytest.mark.parametrize(("cardinality", "paper_width"), [(1, 64), (2, 40), (4, 24)])
 def test_flops_matched_widths_agree_with_the_paper_ablation(
     cardinality: int, paper_width: int
 ) -> None:
     """The paper held compute equal by hand with 1x64d, 2x40d and 4x24d (Table 2)."""
-    arch = {**VARIANTS["resnest50_fast_1s1x64d"].arch, "cardinality": cardinality}
-    width = flops_matched_width("resnest50_fast_1s1x64d", {**arch, "output_stride": 32})
+    reference = {**VARIANTS["resnest50_fast_1s1x64d"].arch, "output_stride": 32}
+    width = flops_matched_width({**reference, "cardinality": cardinality}, reference)
     assert abs(width - paper_width) <= 2

@@ -69,7 +69,9 @@ def create_backbone(
         )
     if width_policy == "flops_matched":
         arch["round_to_groups"] = True
-        arch["bottleneck_width"] = flops_matched_width(name, arch)
+        table = VARIANTS[name].arch
+        reference = {**arch, "radix": table["radix"], "cardinality": table["cardinality"]}
+        arch["bottleneck_width"] = flops_matched_width(arch, reference)
     validate_arch(arch)
     model = ResNeSt(**arch)
     if pretrained:
@@ -139,13 +141,17 @@ def validate_arch(arch: dict[str, Any]) -> None:
             )
 
 
-def flops_matched_width(name: str, arch: dict[str, Any]) -> int:
-    """The bottleneck width giving MACs closest to the variant's own (radix, cardinality, width).
+def flops_matched_width(arch: dict[str, Any], reference: dict[str, Any]) -> int:
+    """The bottleneck width giving ``arch`` the MACs closest to those of ``reference``.
+
+    ``create_backbone`` passes as reference the same settings at the variant's own radix and
+    cardinality (and the configured width): a radix x cardinality sweep then keeps the compute
+    of the model it started from, whatever its other overrides (a small toy width included).
 
     Group widths are rounded to multiples of radix x cardinality (``round_to_groups``), so every
     integer width is buildable; MACs grow monotonically with it, so a bisection finds the best.
     """
-    reference = _macs(_key({**VARIANTS[name].arch, "output_stride": 32}))
+    target = _macs(_key({**reference, "output_stride": 32}))
     probe = {**arch, "output_stride": 32, "round_to_groups": True}
 
     def macs(width: int) -> int:
@@ -154,11 +160,11 @@ def flops_matched_width(name: str, arch: dict[str, Any]) -> int:
     low, high = 1, 512
     while low < high:
         middle = (low + high) // 2
-        if macs(middle) < reference:
+        if macs(middle) < target:
             low = middle + 1
         else:
             high = middle
-    return min((max(low - 1, 1), low), key=lambda width: abs(macs(width) - reference))
+    return min((max(low - 1, 1), low), key=lambda width: abs(macs(width) - target))
 
 
 def _key(arch: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
