@@ -9,13 +9,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from lightning import LightningModule
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from src.models.backbones import backbone_from_config
 from src.models.mixing import mix_batch, soft_cross_entropy
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import step_scheduler, warmup_cosine
-from src.models.steps import empty_step_loss, is_empty, log_skipped
+from src.models.steps import empty_step_loss, is_empty, log_loss, log_skipped
 
 
 class ClassificationModule(LightningModule):
@@ -50,6 +51,10 @@ class ClassificationModule(LightningModule):
         self.train_acc1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.val_acc1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.val_acc5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
+        # A metric object, not a logged mean with sync_dist: under DDP processes may validate
+        # different numbers of batches, and Lightning's synced mean then divides by an integer
+        # batch count averaged (and rounded) across processes.
+        self.val_loss = MeanMetric()
 
     def configure_model(self) -> None:
         if self.hparams.channels_last:
@@ -82,7 +87,7 @@ class ClassificationModule(LightningModule):
         logits = self(images)
         loss = soft_cross_entropy(logits, soft_targets)
         self.train_acc1(logits, batch["target"])
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
+        log_loss(self, loss, batch_size=len(batch["target"]))
         self.log("train/acc1", self.train_acc1, on_step=False, on_epoch=True)
         return loss
 
@@ -90,11 +95,11 @@ class ClassificationModule(LightningModule):
         if is_empty(batch):
             return
         logits = self(batch["image"])
-        loss = F.cross_entropy(logits, batch["target"])
+        size = len(batch["target"])
+        self.val_loss(F.cross_entropy(logits, batch["target"]), weight=size)
         self.val_acc1(logits, batch["target"])
         self.val_acc5(logits, batch["target"])
-        size = len(batch["target"])
-        self.log("val/loss", loss, on_epoch=True, sync_dist=True, batch_size=size)
+        self.log("val/loss", self.val_loss, on_epoch=True, batch_size=size)
         self.log("val/acc1", self.val_acc1, on_epoch=True, prog_bar=True, batch_size=size)
         self.log("val/acc5", self.val_acc5, on_epoch=True, batch_size=size)
 

@@ -21,7 +21,7 @@ from src.models.inference import InferenceConfig, segment
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import poly, step_scheduler
 from src.models.segmentor import Segmentor
-from src.models.steps import empty_step_loss, is_empty, log_skipped
+from src.models.steps import empty_step_loss, is_empty, log_loss, log_skipped
 
 HeadFactory = Callable[..., nn.Module]
 
@@ -93,7 +93,7 @@ class SegmentationModule(LightningModule):
         if is_empty(batch):
             return empty_step_loss(self)
         loss = self.loss(self(batch["image"]), batch["target"])
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
+        log_loss(self, loss, batch_size=len(batch["target"]))
         return loss
 
     def validation_step(

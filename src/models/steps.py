@@ -29,13 +29,29 @@ def is_empty(batch: dict[str, Any]) -> bool:
     return batch["target"].shape[0] == 0
 
 
+def log_loss(module: LightningModule, loss: torch.Tensor, batch_size: int) -> None:
+    """``train/loss`` per step (progress bar) and per epoch, averaged over all processes."""
+    module.log(
+        "train/loss",
+        loss,
+        prog_bar=True,
+        on_step=True,
+        on_epoch=True,
+        sync_dist=True,
+        batch_size=batch_size,
+    )
+
+
 def empty_step_loss(module: LightningModule) -> torch.Tensor | None:
     """What ``training_step`` returns for an empty batch.
 
     One process: None, and Lightning skips the step (no gradient, no weight change). Under
-    DDP every process must take part in the gradient all-reduce, so this process contributes a
-    zero loss that reaches every parameter (zero gradients) instead.
+    DDP every process must take part in each collective of the step: this one contributes a
+    zero loss that reaches every parameter (zero gradients to the all-reduce) and logs it with
+    weight 0, matching the other processes' synchronised ``train/loss``.
     """
     if module.trainer.world_size == 1:
         return None
-    return sum(p.sum() for p in module.parameters() if p.requires_grad) * 0.0
+    loss = sum(p.sum() for p in module.parameters() if p.requires_grad) * 0.0
+    log_loss(module, loss, batch_size=0)
+    return loss

@@ -13,17 +13,16 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# A small, fast classification run on the toy ImageNet tree (add data.root=...).
+# A small classification model on the toy ImageNet tree (add data.root=...), for either script.
 TINY_CLS = (
     "experiment=toy_cls",
     "extras.print_config=false",
     "model.backbone.stem_width=8",
     "model.backbone.bottleneck_width=8",
     "data.batch_size=8",
-    "trainer.max_epochs=1",
-    "+trainer.limit_val_batches=1",
-    "test=false",
 )
+# ... and a short training run of it.
+TINY_RUN = (*TINY_CLS, "trainer.max_epochs=1", "+trainer.limit_val_batches=1", "test=false")
 
 
 def command(script: str, overrides: list[str] | tuple[str, ...]) -> list[str]:

@@ -14,7 +14,7 @@ from src.data.imagenet import find_classes, list_samples
 from src.data.samplers import epoch_plan
 from src.data.toy import make_toy_imagenet
 from src.utils.checkpoint_io import AtomicCheckpointIO
-from tests.training.launch import TINY_CLS, launch
+from tests.training.launch import TINY_RUN, launch
 
 SEED = 42  # configs/train.yaml
 
@@ -27,7 +27,7 @@ def small_root(tmp_path: Path) -> Path:
 
 def _overrides(root: Path, *extra: str) -> list[str]:
     return [
-        *TINY_CLS,
+        *TINY_RUN,
         f"data.root={root}",
         "data.num_classes=2",
         "data.batch_size=2",

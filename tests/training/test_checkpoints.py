@@ -13,7 +13,7 @@ import torch
 
 from src.pipeline import resolve_ckpt_path
 from src.utils.checkpoint_io import AtomicCheckpointIO, CheckpointLoadError
-from tests.training.launch import REPO_ROOT, TINY_CLS, launch
+from tests.training.launch import REPO_ROOT, TINY_RUN, launch
 from tests.training.slow_checkpoint_write import HALF_WRITTEN
 
 
@@ -75,7 +75,7 @@ def test_resume_refuses_a_malicious_last_checkpoint(
     run_dir = tmp_path / "run"
     marker = tmp_path / "ran"
     _malicious_checkpoint(run_dir / "checkpoints" / "last.ckpt", marker)
-    overrides = [*TINY_CLS, f"data.root={toy_imagenet_root}", "ckpt_path=last"]
+    overrides = [*TINY_RUN, f"data.root={toy_imagenet_root}", "ckpt_path=last"]
     output = launch("train.py", overrides, run_dir, succeed=False)
     assert f"refused to load checkpoint '{run_dir / 'checkpoints' / 'last.ckpt'}'" in output
     assert not marker.exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from src.utils.checkpoint_io import AtomicCheckpointIO
-from tests.training.launch import TINY_CLS, launch
+from tests.training.launch import TINY_RUN, launch
 
 
 def _poison(*steps: int) -> list[str]:
@@ -29,7 +29,7 @@ def test_nan_loss_stops_after_saving_the_state_before_that_step(
     tmp_path: Path, toy_imagenet_root: Path
 ) -> None:
     run_dir = tmp_path / "run"
-    overrides = [*TINY_CLS, f"data.root={toy_imagenet_root}", "+trainer.limit_train_batches=4"]
+    overrides = [*TINY_RUN, f"data.root={toy_imagenet_root}", "+trainer.limit_train_batches=4"]
     output = launch("train.py", [*overrides, *_poison(2)], run_dir, succeed=False)
     path = run_dir / "checkpoints" / "nonfinite_step2.ckpt"
     message = (
@@ -44,7 +44,7 @@ def test_nan_loss_stops_after_saving_the_state_before_that_step(
 def test_skip_action_steps_over_nan_losses(tmp_path: Path, toy_imagenet_root: Path) -> None:
     run_dir = tmp_path / "run"
     overrides = [
-        *TINY_CLS,
+        *TINY_RUN,
         f"data.root={toy_imagenet_root}",
         "+trainer.limit_train_batches=6",
         "callbacks.nonfinite_guard.action=skip",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from tests.training.launch import REPO_ROOT, TINY_CLS, command, environment, launch
+from tests.training.launch import REPO_ROOT, TINY_RUN, command, environment, launch
 from tests.training.stall_at_step import STALLED
 
 EPOCHS, BATCHES = 2, 5  # 10 steps
@@ -24,7 +24,7 @@ KILL_BEFORE = 8  # the kill loses steps 7 and 8 of epoch 1, which the resume mus
 
 def _overrides(data_root: Path) -> list[str]:
     return [
-        *TINY_CLS,
+        *TINY_RUN,
         f"data.root={data_root}",
         "data.num_workers=2",
         f"trainer.max_epochs={EPOCHS}",
