@@ -4,7 +4,8 @@ Training order and augmentation are functions of ``(seed, epoch)`` only: each ep
 permutation of the dataset and one augmentation seed per sample, then every process takes its
 own slice (``rank::world_size``). So a run killed mid-epoch and resumed sees exactly the batches
 the uninterrupted run would have seen: :class:`ResumableDataLoader` reports how many batches it
-has handed out (Lightning stores that in the checkpoint) and, on resume, starts after them.
+has handed out (checkpoints store that, see :class:`src.data.loaders.ResumableTrainData`) and,
+on resume, starts after them.
 
 Evaluation is split across processes without padding, so under DDP every validation sample is
 counted exactly once (the stock ``DistributedSampler`` repeats samples to even out the ranks).
@@ -119,8 +120,9 @@ class ResumableDataLoader(DataLoader):
     """A DataLoader over a :class:`ShuffleShardSampler` that Lightning can checkpoint.
 
     The state is the epoch and the number of batches handed to the training loop, counted
-    here in the main process (workers and prefetching run ahead of that). Lightning saves it
-    with every checkpoint and restores it on a mid-epoch resume.
+    here in the main process (workers and prefetching run ahead of that). Having
+    ``state_dict``/``load_state_dict`` also tells Lightning that the loader can resume
+    mid-epoch (it warns otherwise).
     """
 
     sampler: ShuffleShardSampler
