@@ -17,6 +17,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
+# OpenCV's own thread pool does not survive fork(): a DataLoader worker forked while the pool
+# exists can deadlock in its first cv2 call. Images are processed one per worker anyway, so
+# the pool is switched off before any worker is forked.
+cv2.setNumThreads(0)
+
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 # 8000 x 8000, far above any ImageNet or ADE20K image. A larger declared size almost always
 # means a damaged header, and decoding it would allocate gigabytes in a loader worker.
