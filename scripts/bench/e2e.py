@@ -29,6 +29,7 @@ from scripts.bench.timing import Candidate, Measurement, device_sync, measure_in
 from scripts.table import Table, fmt
 from src.data.collate import CollateSamples, Sample
 from src.data.loaders import make_loader
+from src.data.samplers import SampleKey
 from src.models.classification_module import ClassificationModule
 from src.models.mixing import mix_batch, soft_cross_entropy
 from src.models.optim import decay_groups, scaled_lr
@@ -51,7 +52,8 @@ class RandomImages(Dataset):
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, index: int) -> Sample:
+    def __getitem__(self, key: int | SampleKey) -> Sample:
+        index = key.index if isinstance(key, SampleKey) else int(key)  # no augmentation to seed
         return Sample(image=self.images[index], target=self.targets[index])
 
 
@@ -61,6 +63,8 @@ def train_loader(dataset: Dataset, batch_size: int) -> DataLoader:
         dataset,
         batch_size=batch_size,
         train=True,
+        seed=0,
+        trainer=None,
         num_workers=0,
         pin_memory=True,
         persistent_workers=False,
