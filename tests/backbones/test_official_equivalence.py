@@ -8,8 +8,6 @@ import torch
 from src.models.backbones import create_backbone
 from tests.backbones.official import OFFICIAL_NAMES, build_official
 
-pytest.importorskip("resnest", reason="resnest==0.0.5 is a test dependency (pip install -e .[dev])")
-
 
 @pytest.fixture(scope="module")
 def image() -> torch.Tensor:

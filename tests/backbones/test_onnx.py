@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort  # a test dependency, in the dev extras
 import pytest
 import torch
 
 from src.models.backbones import create_backbone
-
-ort = pytest.importorskip("onnxruntime", reason="onnxruntime is a test dependency")
 
 
 @pytest.mark.parametrize("name", ["resnest14", "resnest50"])
