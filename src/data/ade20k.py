@@ -19,14 +19,14 @@ import albumentations as A
 import cv2
 import numpy as np
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from src.data.ade20k_classes import ADE20K_CLASSES
 from src.data.collate import IGNORE_INDEX, CollateSamples, Sample
-from src.data.corrupt import CorruptSampleGuard, check_on_corrupt
+from src.data.corrupt import check_on_corrupt
+from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import CorruptSampleError, is_image_file, read_mask, read_rgb
 from src.data.loaders import ResumableTrainData, make_loader
-from src.data.samplers import SampleKey, resolve_key
 from src.data.toy import has_complete_toy, make_toy_ade20k
 from src.data.transforms import (
     IMAGENET_MEAN,
@@ -178,7 +178,7 @@ def val_transform(
     return A.Compose([*steps, NormalizeToTensor(mean, std)])
 
 
-class ADE20KDataset(Dataset):
+class ADE20KDataset(GuardedDataset):
     """Image/mask pairs, decoded, label-mapped and transformed on access.
 
     Returns a :class:`~src.data.collate.Sample` whose target is an ``(H, W)`` uint8 label
@@ -193,19 +193,10 @@ class ADE20KDataset(Dataset):
         num_classes: int = len(ADE20K_CLASSES),
         on_corrupt: str = "error",
     ) -> None:
-        self.pairs = list(pairs)
-        self.transform = transform
+        super().__init__(pairs, transform, on_corrupt)
         self.num_classes = num_classes
-        self._guard = CorruptSampleGuard(on_corrupt)
 
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, key: int | SampleKey) -> Sample | None:
-        image_path, mask_path = self.pairs[resolve_key(key, self.transform)]
-        return self._guard(lambda: self._load(image_path, mask_path))
-
-    def _load(self, image_path: str | Path, mask_path: str | Path) -> Sample:
+    def load(self, image_path: str | Path, mask_path: str | Path) -> Sample:
         image = read_rgb(image_path)
         mask = read_mask(mask_path)
         if mask.shape != image.shape[:2]:

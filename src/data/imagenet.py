@@ -14,13 +14,13 @@ from pathlib import Path
 
 import albumentations as A
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from src.data.collate import CollateSamples, Sample
-from src.data.corrupt import CorruptSampleGuard, check_on_corrupt
+from src.data.corrupt import check_on_corrupt
+from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import IMAGE_EXTENSIONS, is_image_file, read_rgb
 from src.data.loaders import ResumableTrainData, make_loader
-from src.data.samplers import SampleKey, resolve_key
 from src.data.toy import has_complete_toy, make_toy_imagenet
 from src.data.transforms import (
     IMAGENET_MEAN,
@@ -151,7 +151,7 @@ def eval_transform(
     )
 
 
-class ImageFolderDataset(Dataset):
+class ImageFolderDataset(GuardedDataset):
     """Labelled image files, decoded and transformed on access.
 
     Returns a :class:`~src.data.collate.Sample`, or None for a corrupt file when
@@ -165,18 +165,9 @@ class ImageFolderDataset(Dataset):
         transform: A.Compose,
         on_corrupt: str = "error",
     ) -> None:
-        self.samples = list(samples)
-        self.transform = transform
-        self._guard = CorruptSampleGuard(on_corrupt)
+        super().__init__(samples, transform, on_corrupt)
 
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, key: int | SampleKey) -> Sample | None:
-        path, label = self.samples[resolve_key(key, self.transform)]
-        return self._guard(lambda: self._load(path, label))
-
-    def _load(self, path: str | Path, label: int) -> Sample:
+    def load(self, path: str | Path, label: int) -> Sample:
         image = self.transform(image=read_rgb(path))["image"]
         return Sample(image=image, target=label)
 
