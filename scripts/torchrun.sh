@@ -10,7 +10,7 @@
 #   NNODES=2 NODE_RANK=<0|1> MASTER_ADDR=<node 0> RUN_DIR=/shared/logs/train/run1 \
 #       scripts/torchrun.sh 8 experiment=resnest_cls data.root=/data/imagenet
 # Environment: NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), MASTER_PORT (29500),
-# MAX_RESTARTS (0), RUN_DIR (one node: logs/train/torchrun/<time>). The trainer is
+# MAX_RESTARTS (0), RUN_DIR (one node: logs/train/torchrun/<time>_<hex>). The trainer is
 # trainer=ddp unless the overrides pick another trainer preset.
 set -euo pipefail
 
@@ -30,7 +30,7 @@ nodes=${NNODES:-1}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ -z ${RUN_DIR:-} ]]; then
     [[ $nodes == 1 ]] || fail "with NNODES=$nodes set RUN_DIR to one directory that every node sees"
-    RUN_DIR="$PWD/logs/train/torchrun/$(date +%Y-%m-%d_%H-%M-%S)"
+    RUN_DIR="$PWD/logs/train/torchrun/$(date +%Y-%m-%d_%H-%M-%S)_$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
 fi
 export RUN_DIR
 trainer=(trainer=ddp)

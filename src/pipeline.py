@@ -15,19 +15,42 @@ from src.utils.config_validation import validate_config
 from src.utils.git import git_commit
 from src.utils.instantiate import instantiate_group
 from src.utils.report import print_metrics
+from src.utils.resume import RESUME_KEY, check_resume_config
 from src.utils.run_config import hydra_choices, print_config_tree, save_run_config
+from src.utils.run_identity import record_start, register_resolvers
 
 log = logging.getLogger(__name__)
+register_resolvers()
 
 
-def prepare(cfg: DictConfig) -> None:
-    """Check, show and record the config, then seed; nothing is read or built before this."""
+def prepare(cfg: DictConfig, resume_from: str | None = None) -> None:
+    """Check, show and record the config, then seed; nothing is read or built before this.
+
+    ``resume_from`` is the checkpoint the run continues from: one in the run's own directory
+    must come with a config that trains the same thing as the one saved there.
+    """
     if cfg.extras.get("validate_config", True):
         validate_config(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    if resume_from and Path(resume_from).resolve().is_relative_to(output_dir.resolve()):
+        check_resume_config(cfg, output_dir)
     if cfg.extras.get("print_config", True):
         print_config_tree(cfg)
-    save_run_config(cfg, cfg.paths.output_dir)
+    save_run_config(cfg, output_dir)
+    record = record_start(output_dir, Path(cfg.paths.log_dir) / cfg.task_name, cfg.task_name)
+    if record:  # rank zero
+        log.info("Run %s in %s", record["id"], output_dir)
     L.seed_everything(cfg.seed, workers=True)
+
+
+def build_model(cfg: DictConfig, restoring: bool) -> L.LightningModule:
+    """The configured LightningModule; when a checkpoint will replace its weights, without
+    reading (or downloading) the backbone's ImageNet weights first."""
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    if restoring and model_cfg.get("backbone", {}).get("pretrained"):
+        log.info("Restoring from a checkpoint: the backbone's pretrained weights are not loaded")
+        model_cfg["backbone"]["pretrained"] = None
+    return hydra.utils.instantiate(model_cfg)
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
@@ -55,7 +78,11 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: str) -> str | None:
     candidates = [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")]
     existing = [path for path in candidates if path.is_file()]
     if not existing:
-        log.info("No checkpoint in %s yet: starting from scratch", run_dir)
+        log.warning(
+            "ckpt_path=last: no checkpoint in %s yet, starting from scratch. To continue an "
+            "earlier run, name it: resume=<run dir | run id | latest>",
+            run_dir,
+        )
         return None
     newest = max(existing, key=lambda path: path.stat().st_mtime)
     log.info("Resuming from %s", newest)
@@ -68,14 +95,15 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 def train(cfg: DictConfig) -> float | None:
     """Fit, then validate the best checkpoint; return ``cfg.optimized_metric``'s value."""
-    prepare(cfg)
+    checkpoint = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.output_dir)
+    if cfg.get(RESUME_KEY) and checkpoint is None:
+        raise FileNotFoundError(f"resume={cfg.resume}: no checkpoint in {cfg.paths.output_dir}")
+    prepare(cfg, resume_from=checkpoint)
     datamodule = hydra.utils.instantiate(cfg.data)
-    model = hydra.utils.instantiate(cfg.model)
+    model = build_model(cfg, restoring=checkpoint is not None)
     trainer = build_trainer(cfg)
     if cfg.get("train", True):
-        trainer.fit(
-            model, datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path, cfg.paths.output_dir)
-        )
+        trainer.fit(model, datamodule, ckpt_path=checkpoint)
     metrics = scalar_metrics(trainer.callback_metrics)
     if cfg.get("test", False) and not trainer.fast_dev_run:
         checkpoint = trainer.checkpoint_callback
@@ -90,7 +118,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Validate ``cfg.ckpt_path`` on the validation split and print the metrics table."""
     prepare(cfg)
     datamodule = hydra.utils.instantiate(cfg.data)
-    model = hydra.utils.instantiate(cfg.model)
+    model = build_model(cfg, restoring=True)
     trainer = build_trainer(cfg)
     results = trainer.validate(model, datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
     metrics = scalar_metrics(results[0]) if results else {}

@@ -19,6 +19,8 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from src.pipeline import train  # noqa: E402
+from src.utils.config_validation import ConfigError  # noqa: E402
+from src.utils.resume import resume_command_line  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train.yaml")
@@ -27,4 +29,8 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    try:  # resume=<run> becomes that run's directory, saved overrides and ckpt_path=last
+        sys.argv[1:] = resume_command_line(sys.argv[1:], PROJECT_ROOT / "configs", "train")
+    except ConfigError as error:
+        sys.exit(f"error: {error}")
     main()

@@ -16,7 +16,13 @@ from src.models.backbones import backbone_from_config
 from src.models.mixing import mix_batch, soft_cross_entropy
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import step_scheduler, warmup_cosine
-from src.models.steps import empty_step_loss, is_empty, log_loss, log_skipped
+from src.models.steps import (
+    EpochTally,
+    empty_step_loss,
+    is_empty,
+    log_counts,
+    log_loss,
+)
 
 
 class ClassificationModule(LightningModule):
@@ -48,7 +54,9 @@ class ClassificationModule(LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.backbone = backbone_from_config(backbone, num_classes=num_classes)
-        self.train_acc1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        accuracy = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.train_tally = EpochTally(resumable=True, acc1=accuracy)
+        self.val_tally = EpochTally()
         self.val_acc1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.val_acc5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
         # A metric object, not a logged mean with sync_dist: under DDP processes may validate
@@ -68,13 +76,14 @@ class ClassificationModule(LightningModule):
         return self.backbone(images)
 
     def on_train_batch_start(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.train_tally.start_batch(batch_idx)
         ramp_steps = self.hparams.dropblock_ramp * self.trainer.estimated_stepping_batches
         self.backbone.set_dropblock_progress(self.global_step / max(ramp_steps, 1))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
-        log_skipped(self, batch)
+        log_counts(self, self.train_tally, "train", batch)
         if is_empty(batch):
-            return empty_step_loss(self)
+            return empty_step_loss(self, self.train_tally)
         images, soft_targets = mix_batch(
             batch["image"],
             batch["target"],
@@ -86,12 +95,14 @@ class ClassificationModule(LightningModule):
         )
         logits = self(images)
         loss = soft_cross_entropy(logits, soft_targets)
-        self.train_acc1(logits, batch["target"])
-        log_loss(self, loss, batch_size=len(batch["target"]))
-        self.log("train/acc1", self.train_acc1, on_step=False, on_epoch=True)
+        accuracy = self.train_tally.metrics["acc1"]
+        accuracy(logits, batch["target"])
+        log_loss(self, self.train_tally, loss, batch_size=len(batch["target"]))
+        self.log("train/acc1", accuracy, on_step=False, on_epoch=True)
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        log_counts(self, self.val_tally, "val", batch)
         if is_empty(batch):
             return
         logits = self(batch["image"])

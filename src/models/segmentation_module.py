@@ -21,7 +21,7 @@ from src.models.inference import InferenceConfig, segment
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import poly, step_scheduler
 from src.models.segmentor import Segmentor
-from src.models.steps import empty_step_loss, is_empty, log_loss, log_skipped
+from src.models.steps import EpochTally, empty_step_loss, is_empty, log_counts, log_loss
 
 HeadFactory = Callable[..., nn.Module]
 
@@ -69,6 +69,7 @@ class SegmentationModule(LightningModule):
         self.model = Segmentor(encoder, decoder, auxiliary, align_corners=align_corners)
         self.inference = InferenceConfig(**(inference or {}), align_corners=align_corners)
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index)
+        self.train_tally, self.val_tally = EpochTally(resumable=True), EpochTally()
 
     def configure_model(self) -> None:
         if self.hparams.channels_last:
@@ -88,17 +89,21 @@ class SegmentationModule(LightningModule):
             loss = loss + self.hparams.aux_weight * ce(outputs["aux"], target)
         return loss
 
+    def on_train_batch_start(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.train_tally.start_batch(batch_idx)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
-        log_skipped(self, batch)
+        log_counts(self, self.train_tally, "train", batch)
         if is_empty(batch):
-            return empty_step_loss(self)
+            return empty_step_loss(self, self.train_tally)
         loss = self.loss(self(batch["image"]), batch["target"])
-        log_loss(self, loss, batch_size=len(batch["target"]))
+        log_loss(self, self.train_tally, loss, batch_size=len(batch["target"]))
         return loss
 
     def validation_step(
         self, batch: dict[str, Any], batch_idx: int
     ) -> dict[str, torch.Tensor] | None:
+        log_counts(self, self.val_tally, "val", batch)
         if is_empty(batch):
             return None
         probabilities = segment(self, batch["image"], self.hparams.num_classes, self.inference)

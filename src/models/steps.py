@@ -1,8 +1,14 @@
-"""Batch bookkeeping shared by the task modules: skipped samples and empty batches.
+"""Batch bookkeeping shared by the task modules: epoch tallies, skipped samples, empty batches.
 
 With ``data.on_corrupt=skip`` a batch can lose samples, and in the rare case that it loses
 all of them it is empty (see :mod:`src.data.collate`); a loss over no samples is NaN, so such
 a step must not be computed.
+
+Epoch-level figures (the mean training loss, the skipped-sample counts, training accuracy) are
+metric objects whose running state is saved in checkpoints: a run resumed mid-epoch reports the
+same epoch figures as an uninterrupted one, not figures over the batches after the resume. An
+epoch-end checkpoint holds the finished epoch's figures, so they are cleared at the first batch
+of every epoch (batch 0: a resumed epoch starts at a later one).
 """
 
 from __future__ import annotations
@@ -11,38 +17,58 @@ from typing import Any
 
 import torch
 from lightning import LightningModule
+from torchmetrics import MeanMetric, Metric, SumMetric
 
 
-def log_skipped(module: LightningModule, batch: dict[str, Any]) -> None:
-    """Add the batch's dropped samples to ``data/skipped``, summed over the epoch."""
-    module.log(
-        "data/skipped",
-        float(batch["num_skipped"]),
-        on_step=False,
-        on_epoch=True,
-        reduce_fx="sum",
-        sync_dist=True,
-    )
+class EpochTally(torch.nn.Module):
+    """The running figures of one epoch of a split: mean loss (training), samples counted by
+    the metrics, samples skipped as unreadable (summed over every process), and any task
+    metrics given by name. ``resumable``: their running state is saved in checkpoints (for
+    training; validation is never resumed halfway)."""
+
+    def __init__(self, resumable: bool = False, **metrics: Metric) -> None:
+        super().__init__()
+        self.loss, self.samples, self.skipped = MeanMetric(), SumMetric(), SumMetric()
+        self.metrics = torch.nn.ModuleDict(metrics)
+        for metric in self.modules():
+            if isinstance(metric, Metric):
+                metric.persistent(resumable)
+
+    def start_batch(self, batch_idx: int) -> None:
+        """Clear the figures at an epoch's first batch (see the module docstring)."""
+        if batch_idx == 0:
+            for metric in self.modules():
+                if isinstance(metric, Metric):
+                    metric.reset()
+
+
+def log_counts(
+    module: LightningModule, tally: EpochTally, split: str, batch: dict[str, Any]
+) -> None:
+    """Add the batch's samples and dropped samples to ``<split>/samples`` and
+    ``<split>/skipped`` (for training, ``data/skipped``), summed over the epoch."""
+    tally.samples.update(float(batch["target"].shape[0]))
+    tally.skipped.update(float(batch["num_skipped"]))
+    skipped_key = "data/skipped" if split == "train" else f"{split}/skipped"
+    module.log(f"{split}/samples", tally.samples, on_step=False, on_epoch=True)
+    module.log(skipped_key, tally.skipped, on_step=False, on_epoch=True)
 
 
 def is_empty(batch: dict[str, Any]) -> bool:
     return batch["target"].shape[0] == 0
 
 
-def log_loss(module: LightningModule, loss: torch.Tensor, batch_size: int) -> None:
-    """``train/loss`` per step (progress bar) and per epoch, averaged over all processes."""
-    module.log(
-        "train/loss",
-        loss,
-        prog_bar=True,
-        on_step=True,
-        on_epoch=True,
-        sync_dist=True,
-        batch_size=batch_size,
-    )
+def log_loss(
+    module: LightningModule, tally: EpochTally, loss: torch.Tensor, batch_size: int
+) -> None:
+    """``train/loss_step`` (averaged over all processes, on the progress bar) and
+    ``train/loss_epoch``, the epoch's mean over every sample of every process."""
+    module.log("train/loss_step", loss, prog_bar=True, sync_dist=True, batch_size=batch_size)
+    tally.loss.update(loss.detach(), weight=batch_size)
+    module.log("train/loss_epoch", tally.loss, on_step=False, on_epoch=True)
 
 
-def empty_step_loss(module: LightningModule) -> torch.Tensor | None:
+def empty_step_loss(module: LightningModule, tally: EpochTally) -> torch.Tensor | None:
     """What ``training_step`` returns for an empty batch.
 
     One process: None, and Lightning skips the step (no gradient, no weight change). Under
@@ -53,5 +79,5 @@ def empty_step_loss(module: LightningModule) -> torch.Tensor | None:
     if module.trainer.world_size == 1:
         return None
     loss = sum(p.sum() for p in module.parameters() if p.requires_grad) * 0.0
-    log_loss(module, loss, batch_size=0)
+    log_loss(module, tally, loss, batch_size=0)
     return loss

@@ -29,20 +29,26 @@ def command(script: str, overrides: list[str] | tuple[str, ...]) -> list[str]:
     return [sys.executable, str(REPO_ROOT / "src" / script), *overrides]
 
 
-def environment(run_dir: Path) -> dict[str, str]:
-    """The current environment with the Hydra run dir pinned and W&B kept offline."""
-    return {**os.environ, "RUN_DIR": str(run_dir), "WANDB_MODE": "offline"}
+def environment(run_dir: Path | None) -> dict[str, str]:
+    """The current environment with the Hydra run dir pinned (unless None: a new run dir per
+    run, as for a user) and W&B kept offline."""
+    unpinned = {key: value for key, value in os.environ.items() if key != "RUN_DIR"}
+    pinned = {"RUN_DIR": str(run_dir)} if run_dir is not None else {}
+    return {**unpinned, **pinned, "WANDB_MODE": "offline"}
 
 
 def launch(
     script: str,
     overrides: list[str] | tuple[str, ...],
-    run_dir: Path,
+    run_dir: Path | None,
     *,
     succeed: bool = True,
     timeout: float = 300,
 ) -> str:
-    """Run ``src/<script>``; return its output, checking that it succeeded (or failed)."""
+    """Run ``src/<script>``; return its output, checking that it succeeded (or failed).
+
+    ``run_dir`` pins the run directory; with None the run makes its own (pass
+    ``paths.log_dir=...`` to keep it under the test's folder)."""
     process = subprocess.run(
         command(script, overrides),
         cwd=REPO_ROOT,

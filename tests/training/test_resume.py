@@ -1,9 +1,11 @@
-"""A run SIGKILLed mid-epoch and resumed with ``ckpt_path=last`` ends exactly where an
-uninterrupted run ends: weights, EMA weights, optimiser state, step count and metrics.
+"""A run SIGKILLed mid-epoch and resumed ends exactly where an uninterrupted run ends: weights,
+EMA weights, optimiser state, step count, metrics, and a ``metrics.csv`` with every row once.
 
-The run exercises every piece of state a resume must restore: the LR schedule (warmup then
-cosine), EMA, the DropBlock ramp and masks, mixup draws, the data order and augmentation
-(with loader workers), mid-epoch loader position.
+Both ways of resuming are checked: ``ckpt_path=last`` with the run directory pinned (what the
+cluster launchers do on a requeue or restart) and ``resume=<run id>`` / ``resume=latest`` (what a
+user types). The run exercises every piece of state a resume must restore: the LR schedule
+(warmup then cosine), EMA, the DropBlock ramp and masks, mixup draws, the data order and
+augmentation (with loader workers), mid-epoch loader position.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import csv
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.training.launch import REPO_ROOT, TINY_RUN, command, environment, launch
@@ -20,6 +23,8 @@ from tests.training.stall_at_step import STALLED
 EPOCHS, BATCHES = 2, 5  # 10 steps
 CHECKPOINT_EVERY = 3  # last.ckpt after steps 3, 5 (epoch end), 6 and 9
 KILL_BEFORE = 8  # the kill loses steps 7 and 8 of epoch 1, which the resume must redo
+STALL = "+callbacks.stall._target_=tests.training.stall_at_step.StallAtStep"
+NEVER = 10**6  # a stall step no run reaches
 
 
 def _overrides(data_root: Path) -> list[str]:
@@ -36,18 +41,14 @@ def _overrides(data_root: Path) -> list[str]:
         "model.warmup_epochs=1",
         "model.mixup_alpha=0.2",
         "model.backbone.dropblock_prob=0.2",
-        "ckpt_path=last",
+        "trainer.log_every_n_steps=1",  # a row per step: the CSV check sees every one
     ]
 
 
-def _kill_mid_epoch(overrides: list[str], run_dir: Path) -> None:
-    """Start the run, wait until it is about to take step ``KILL_BEFORE + 1``, SIGKILL it."""
-    stall = [
-        "+callbacks.stall._target_=tests.training.stall_at_step.StallAtStep",
-        f"+callbacks.stall.step={KILL_BEFORE}",
-    ]
+def _kill_at(step: int, overrides: list[str], run_dir: Path | None) -> None:
+    """Start the run, wait until it is about to take step ``step + 1``, SIGKILL it."""
     process = subprocess.Popen(
-        command("train.py", overrides + stall),
+        command("train.py", [*overrides, f"+callbacks.stall.step={step}"]),
         cwd=REPO_ROOT,
         env=environment(run_dir),
         stdout=subprocess.PIPE,
@@ -67,30 +68,24 @@ def _kill_mid_epoch(overrides: list[str], run_dir: Path) -> None:
     assert STALLED in lines[-1], "the run ended before the kill:\n" + "".join(lines[-50:])
 
 
-def _last_validation(run_dir: Path) -> dict[str, float]:
-    rows = list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
-    last = [row for row in rows if row.get("val/loss")][-1]
-    return {key: float(last[key]) for key in ("epoch", "val/loss", "val/acc1")}
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
 
 
-def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
-    tmp_path: Path, toy_imagenet_root: Path
-) -> None:
-    overrides = _overrides(toy_imagenet_root)
-    launch("train.py", overrides, tmp_path / "uninterrupted")
+def _assert_same_history(expected_dir: Path, actual_dir: Path) -> None:
+    """Every row the uninterrupted run logged, once each, in order, with the same values."""
+    expected, actual = _rows(expected_dir), _rows(actual_dir)
+    assert [row["step"] for row in actual] == [row["step"] for row in expected]
+    for mine, theirs in zip(actual, expected, strict=True):
+        assert {k for k, v in mine.items() if v} == {k for k, v in theirs.items() if v}
+        for key, value in theirs.items():
+            if value:
+                assert float(mine[key]) == pytest.approx(float(value), abs=1e-6), key
 
-    resumed_dir = tmp_path / "resumed"
-    _kill_mid_epoch(overrides, resumed_dir)
-    killed = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert killed["global_step"] == 6 and killed["epoch"] == 1  # mid-epoch checkpoint
-    assert killed["ImageNetDataModule"] == {"train_loader": {"epoch": 1, "batches": 1}}
-    output = launch("train.py", overrides, resumed_dir)
-    assert "Resuming from" in output
 
-    expected = torch.load(
-        tmp_path / "uninterrupted" / "checkpoints" / "last.ckpt", weights_only=True
-    )
-    actual = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=True)
+def _assert_same_final_state(expected_dir: Path, actual_dir: Path) -> None:
+    expected = torch.load(expected_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    actual = torch.load(actual_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert actual["global_step"] == expected["global_step"] == EPOCHS * BATCHES
     for key in ("state_dict", "current_model_state"):  # EMA weights, raw weights
         assert expected[key].keys() == actual[key].keys()
@@ -105,4 +100,50 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
     for mine, theirs in zip(resumed, momentum, strict=True):
         torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-6)
     assert actual["lr_schedulers"] == expected["lr_schedulers"]
-    assert _last_validation(resumed_dir) == _last_validation(tmp_path / "uninterrupted")
+    _assert_same_history(expected_dir, actual_dir)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, toy_imagenet_root: Path) -> Path:
+    """The run directory of the same run, never interrupted."""
+    run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
+    overrides = [*_overrides(toy_imagenet_root), STALL, f"+callbacks.stall.step={NEVER}"]
+    launch("train.py", overrides, run_dir)
+    return run_dir
+
+
+def test_sigkill_mid_epoch_then_ckpt_path_last_in_the_pinned_dir_matches(
+    tmp_path: Path, toy_imagenet_root: Path, uninterrupted: Path
+) -> None:
+    overrides = [*_overrides(toy_imagenet_root), STALL, "ckpt_path=last"]
+    resumed_dir = tmp_path / "resumed"
+    _kill_at(KILL_BEFORE, overrides, resumed_dir)
+    killed = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert killed["global_step"] == 6 and killed["epoch"] == 1  # mid-epoch checkpoint
+    assert killed["ImageNetDataModule"] == {"train_loader": {"epoch": 1, "batches": 1}}
+    output = launch("train.py", [*overrides, f"+callbacks.stall.step={NEVER}"], resumed_dir)
+    assert "Resuming from" in output
+    _assert_same_final_state(uninterrupted, resumed_dir)
+
+
+def test_sigkill_then_resume_by_run_id_and_by_latest_continues_the_same_run(
+    tmp_path: Path, toy_imagenet_root: Path, uninterrupted: Path
+) -> None:
+    """Killed at step 8 (checkpoint 6), resumed by id and killed again at step 10 (checkpoint
+    9), resumed as ``latest``: one run directory, as if never interrupted."""
+    logs = tmp_path / "logs"
+    _kill_at(KILL_BEFORE, [*_overrides(toy_imagenet_root), STALL, f"paths.log_dir={logs}"], None)
+    (run_dir,) = (logs / "train" / "runs").iterdir()
+    run_id = run_dir.name
+    _kill_at(9, [f"resume={run_id}", f"paths.log_dir={logs}"], None)
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 9
+    launch(
+        "train.py",
+        ["resume=latest", f"+callbacks.stall.step={NEVER}", f"paths.log_dir={logs}"],
+        None,
+    )
+    assert [path.name for path in (logs / "train" / "runs").iterdir()] == [run_id]
+    _assert_same_final_state(uninterrupted, run_dir)
+    starts = (run_dir / "run.yaml").read_text()
+    assert f"id: {run_id}" in starts and starts.count("- time:") == 3
+    assert "resume=latest" in starts  # each start's own command line
