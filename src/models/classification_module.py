@@ -9,7 +9,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from lightning import LightningModule
-from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from src.models.backbones import backbone_from_config
@@ -56,13 +55,10 @@ class ClassificationModule(LightningModule):
         self.backbone = backbone_from_config(backbone, num_classes=num_classes)
         accuracy = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.train_tally = EpochTally(resumable=True, acc1=accuracy)
-        self.val_tally = EpochTally()
-        self.val_acc1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
-        self.val_acc5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
-        # A metric object, not a logged mean with sync_dist: under DDP processes may validate
-        # different numbers of batches, and Lightning's synced mean then divides by an integer
-        # batch count averaged (and rounded) across processes.
-        self.val_loss = MeanMetric()
+        self.val_tally = EpochTally(
+            acc1=MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+            acc5=MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
+        )
 
     def configure_model(self) -> None:
         if self.hparams.channels_last:
@@ -101,18 +97,25 @@ class ClassificationModule(LightningModule):
         self.log("train/acc1", accuracy, on_step=False, on_epoch=True)
         return loss
 
+    def on_validation_epoch_start(self) -> None:
+        self.val_tally.reset()
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         log_counts(self, self.val_tally, "val", batch)
         if is_empty(batch):
             return
         logits = self(batch["image"])
         size = len(batch["target"])
-        self.val_loss(F.cross_entropy(logits, batch["target"]), weight=size)
-        self.val_acc1(logits, batch["target"])
-        self.val_acc5(logits, batch["target"])
-        self.log("val/loss", self.val_loss, on_epoch=True, batch_size=size)
-        self.log("val/acc1", self.val_acc1, on_epoch=True, prog_bar=True, batch_size=size)
-        self.log("val/acc5", self.val_acc5, on_epoch=True, batch_size=size)
+        tally = self.val_tally
+        # metric objects, not logged means with sync_dist: under DDP processes may validate
+        # different numbers of batches, and Lightning's synced mean then divides by an integer
+        # batch count averaged (and rounded) across processes
+        tally.loss(F.cross_entropy(logits, batch["target"]), weight=size)
+        for metric in tally.metrics.values():
+            metric(logits, batch["target"])
+        self.log("val/loss", tally.loss, on_epoch=True, batch_size=size)
+        self.log("val/acc1", tally.metrics["acc1"], on_epoch=True, prog_bar=True, batch_size=size)
+        self.log("val/acc5", tally.metrics["acc5"], on_epoch=True, batch_size=size)
 
     def configure_optimizers(self) -> dict[str, Any]:
         trainer = self.trainer

@@ -100,6 +100,10 @@ class SegmentationModule(LightningModule):
         log_loss(self, self.train_tally, loss, batch_size=len(batch["target"]))
         return loss
 
+    def on_validation_epoch_start(self) -> None:
+        self.val_tally.reset()
+        self.val_metrics.reset()  # see EpochTally.reset
+
     def validation_step(
         self, batch: dict[str, Any], batch_idx: int
     ) -> dict[str, torch.Tensor] | None:

@@ -34,12 +34,20 @@ class EpochTally(torch.nn.Module):
             if isinstance(metric, Metric):
                 metric.persistent(resumable)
 
+    def reset(self) -> None:
+        """Start the figures afresh, in tensors of this process's own.
+
+        Also at the start of every validation: under ``ddp_spawn`` the processes receive the
+        module's tensors in shared memory, and metric states that were never reset would be
+        one tensor that every process adds into."""
+        for metric in self.modules():
+            if isinstance(metric, Metric):
+                metric.reset()
+
     def start_batch(self, batch_idx: int) -> None:
         """Clear the figures at an epoch's first batch (see the module docstring)."""
         if batch_idx == 0:
-            for metric in self.modules():
-                if isinstance(metric, Metric):
-                    metric.reset()
+            self.reset()
 
 
 def log_counts(

@@ -9,8 +9,19 @@ from lightning.pytorch.utilities import rank_zero_only
 from rich.table import Table
 
 
+def coverage_note(metrics: Mapping[str, float]) -> str | None:
+    """What the validation figures cover, when unreadable images were skipped from them."""
+    skipped = int(metrics.get("val/skipped", 0))
+    if not skipped:
+        return None
+    return (
+        f"val/* cover {int(metrics.get('val/samples', 0))} images: {skipped} unreadable "
+        "images were skipped (data.on_corrupt=skip)"
+    )
+
+
 def metrics_table(metrics: Mapping[str, float], title: str = "Results") -> Table:
-    table = Table(title=title)
+    table = Table(title=title, caption=coverage_note(metrics))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name in sorted(metrics):

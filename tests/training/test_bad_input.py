@@ -1,5 +1,6 @@
-"""Corrupt training files in a whole run (tests/data covers each kind of bad file):
-``data.on_corrupt=skip`` completes, counts them and steps over a batch left empty; ``error``
+"""Corrupt files in a whole run (tests/data covers each kind of bad file):
+``data.on_corrupt=skip`` completes, counts them in training and validation (and the results
+table says what the validation figures cover) and steps over a batch left empty; ``error``
 stops naming the file, and the checkpoints written before the crash still load."""
 
 from __future__ import annotations
@@ -51,16 +52,21 @@ def test_skip_completes_counts_and_steps_over_an_empty_batch(
     tmp_path: Path, small_root: Path
 ) -> None:
     bad = _first_epoch_order(small_root)[:2]  # both samples of the first batch
-    for path in bad:
+    bad_val = Path(list_samples(small_root, "val", find_classes(small_root))[0][0])
+    for path in [*bad, bad_val]:  # the one validation batch (limit 1) keeps 1 of its 2 images
         _corrupt(path)
     run_dir = tmp_path / "run"
     output = launch("train.py", _overrides(small_root, "data.on_corrupt=skip"), run_dir)
-    for path in bad:
+    for path in [*bad, bad_val]:
         assert output.count(f"Skipping corrupt sample '{path}'") == 1
     rows = list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
     epoch_end = [row for row in rows if row.get("data/skipped")]
     assert [float(row["data/skipped"]) for row in epoch_end] == [2.0]
+    assert [float(row["train/samples"]) for row in epoch_end] == [6.0]  # 4 batches of 2, less 2
     assert torch.isfinite(torch.tensor(float(epoch_end[0]["train/loss_epoch"])))
+    validation = [row for row in rows if row.get("val/skipped")]
+    assert [(float(r["val/samples"]), float(r["val/skipped"])) for r in validation] == [(1.0, 1.0)]
+    assert "val/* cover 1 images: 1 unreadable images were skipped" in " ".join(output.split())
     checkpoint = AtomicCheckpointIO().load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     assert all(torch.isfinite(tensor).all() for tensor in checkpoint["state_dict"].values())
 
