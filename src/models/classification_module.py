@@ -16,6 +16,7 @@ from src.models.mixing import mix_batch, soft_cross_entropy
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import step_scheduler, warmup_cosine
 from src.models.steps import (
+    TRAIN_TALLY_KEY,
     EpochTally,
     empty_step_loss,
     is_empty,
@@ -54,7 +55,7 @@ class ClassificationModule(LightningModule):
         self.save_hyperparameters()
         self.backbone = backbone_from_config(backbone, num_classes=num_classes)
         accuracy = MulticlassAccuracy(num_classes, top_k=1, average="micro")
-        self.train_tally = EpochTally(resumable=True, acc1=accuracy)
+        self.train_tally = EpochTally(acc1=accuracy)
         self.val_tally = EpochTally(
             acc1=MulticlassAccuracy(num_classes, top_k=1, average="micro"),
             acc5=MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
@@ -96,6 +97,13 @@ class ClassificationModule(LightningModule):
         log_loss(self, self.train_tally, loss, batch_size=len(batch["target"]))
         self.log("train/acc1", accuracy, on_step=False, on_epoch=True)
         return loss
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[TRAIN_TALLY_KEY] = self.train_tally.global_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if TRAIN_TALLY_KEY in checkpoint:
+            self.train_tally.restore(checkpoint[TRAIN_TALLY_KEY], self.global_rank)
 
     def on_validation_epoch_start(self) -> None:
         self.val_tally.reset()

@@ -21,7 +21,14 @@ from src.models.inference import InferenceConfig, segment
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import poly, step_scheduler
 from src.models.segmentor import Segmentor
-from src.models.steps import EpochTally, empty_step_loss, is_empty, log_counts, log_loss
+from src.models.steps import (
+    TRAIN_TALLY_KEY,
+    EpochTally,
+    empty_step_loss,
+    is_empty,
+    log_counts,
+    log_loss,
+)
 
 HeadFactory = Callable[..., nn.Module]
 
@@ -69,7 +76,7 @@ class SegmentationModule(LightningModule):
         self.model = Segmentor(encoder, decoder, auxiliary, align_corners=align_corners)
         self.inference = InferenceConfig(**(inference or {}), align_corners=align_corners)
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index)
-        self.train_tally, self.val_tally = EpochTally(resumable=True), EpochTally()
+        self.train_tally, self.val_tally = EpochTally(), EpochTally()
 
     def configure_model(self) -> None:
         if self.hparams.channels_last:
@@ -99,6 +106,13 @@ class SegmentationModule(LightningModule):
         loss = self.loss(self(batch["image"]), batch["target"])
         log_loss(self, self.train_tally, loss, batch_size=len(batch["target"]))
         return loss
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[TRAIN_TALLY_KEY] = self.train_tally.global_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if TRAIN_TALLY_KEY in checkpoint:
+            self.train_tally.restore(checkpoint[TRAIN_TALLY_KEY], self.global_rank)
 
     def on_validation_epoch_start(self) -> None:
         self.val_tally.reset()

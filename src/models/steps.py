@@ -5,10 +5,10 @@ all of them it is empty (see :mod:`src.data.collate`); a loss over no samples is
 a step must not be computed.
 
 Epoch-level figures (the mean training loss, the skipped-sample counts, training accuracy) are
-metric objects whose running state is saved in checkpoints: a run resumed mid-epoch reports the
-same epoch figures as an uninterrupted one, not figures over the batches after the resume. An
-epoch-end checkpoint holds the finished epoch's figures, so they are cleared at the first batch
-of every epoch (batch 0: a resumed epoch starts at a later one).
+metric objects whose running state, summed over processes, is saved in checkpoints: a run
+resumed mid-epoch reports the same epoch figures as an uninterrupted one, not figures over the
+batches after the resume. An epoch-end checkpoint holds the finished epoch's figures, so they
+are cleared at the first batch of every epoch (batch 0: a resumed epoch starts at a later one).
 """
 
 from __future__ import annotations
@@ -19,20 +19,21 @@ import torch
 from lightning import LightningModule
 from torchmetrics import MeanMetric, Metric, SumMetric
 
+TRAIN_TALLY_KEY = "train_epoch_tally"  # where checkpoints keep the training epoch's figures
+
 
 class EpochTally(torch.nn.Module):
     """The running figures of one epoch of a split: mean loss (training), samples counted by
     the metrics, samples skipped as unreadable (summed over every process), and any task
-    metrics given by name. ``resumable``: their running state is saved in checkpoints (for
-    training; validation is never resumed halfway)."""
+    metrics given by name."""
 
-    def __init__(self, resumable: bool = False, **metrics: Metric) -> None:
+    def __init__(self, **metrics: Metric) -> None:
         super().__init__()
         self.loss, self.samples, self.skipped = MeanMetric(), SumMetric(), SumMetric()
         self.metrics = torch.nn.ModuleDict(metrics)
-        for metric in self.modules():
-            if isinstance(metric, Metric):
-                metric.persistent(resumable)
+
+    def _named_metrics(self) -> list[tuple[str, Metric]]:
+        return [(name, m) for name, m in self.named_modules() if isinstance(m, Metric)]
 
     def reset(self) -> None:
         """Start the figures afresh, in tensors of this process's own.
@@ -40,14 +41,32 @@ class EpochTally(torch.nn.Module):
         Also at the start of every validation: under ``ddp_spawn`` the processes receive the
         module's tensors in shared memory, and metric states that were never reset would be
         one tensor that every process adds into."""
-        for metric in self.modules():
-            if isinstance(metric, Metric):
-                metric.reset()
+        for _, metric in self._named_metrics():
+            metric.reset()
 
     def start_batch(self, batch_idx: int) -> None:
         """Clear the figures at an epoch's first batch (see the module docstring)."""
         if batch_idx == 0:
             self.reset()
+
+    def global_state(self) -> dict[str, torch.Tensor]:
+        """The running states summed over every process, for a checkpoint (a collective
+        under DDP: every process calls it, as every process builds the checkpoint)."""
+        state: dict[str, torch.Tensor] = {}
+        for name, metric in self._named_metrics():
+            with metric.sync_context():
+                state |= {f"{name}.{k}": v.detach().clone() for k, v in metric.metric_state.items()}
+        return state
+
+    def restore(self, state: dict[str, torch.Tensor], global_rank: int) -> None:
+        """Continue from a checkpoint's :meth:`global_state`: process 0 holds the sums so far,
+        the others start from zero, so the epoch's figures sum to the uninterrupted ones."""
+        self.reset()
+        if global_rank != 0:
+            return
+        for name, metric in self._named_metrics():
+            for key, current in metric.metric_state.items():
+                setattr(metric, key, state[f"{name}.{key}"].to(current.device))
 
 
 def log_counts(

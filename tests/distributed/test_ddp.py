@@ -54,8 +54,12 @@ def one_step(tmp_path_factory: pytest.TempPathFactory, small_root: Path) -> dict
     one_batch = "+trainer.limit_train_batches=1"
     launch("train.py", _overrides(small_root, 8, one_batch), runs / "single")
     recording = f"trainer.plugins=[{{_target_:{RECORDING_IO},marker_dir:'{runs / 'writers'}'}}]"
+    # the whole train.py path: fit, then the final validation of the best checkpoint
+    whole = ("test=true", "trainer.log_every_n_steps=1")
     launch(
-        "train.py", _overrides(small_root, 4, one_batch, "trainer=ddp_cpu", recording), runs / "ddp"
+        "train.py",
+        _overrides(small_root, 4, one_batch, "trainer=ddp_cpu", recording, *whole),
+        runs / "ddp",
     )
     return {"single": runs / "single", "ddp": runs / "ddp", "writers": runs / "writers"}
 
@@ -82,6 +86,16 @@ def test_checkpoints_and_logs_are_written_by_rank_zero_only(one_step: dict[str, 
     ]
     assert len([row for row in _rows(run_dir) if row.get("train/loss_epoch")]) == 1
     assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_a_ddp_run_with_the_final_validation_logs_every_column(one_step: dict[str, Path]) -> None:
+    rows = _rows(one_step["ddp"])
+    columns = set(rows[0])
+    assert {"lr-SGD/decay", "train/loss_step", "train/loss_epoch", "val/acc1"} <= columns
+    fit_validation, final_validation = [row for row in rows if row.get("val/acc1")]
+    # limit_val_batches=1: one batch of 4 on each of the 2 processes, in both validations
+    assert float(fit_validation["val/samples"]) == float(final_validation["val/samples"]) == 8.0
+    assert final_validation["val/acc1"] == fit_validation["val/acc1"]  # the same checkpoint
 
 
 def test_validating_a_checkpoint_on_two_processes_gives_the_one_process_metrics(
