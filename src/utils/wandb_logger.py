@@ -7,6 +7,10 @@ says why and how to upload it later with ``wandb sync``.
 
 Only rank zero checks and logs: Lightning's ``WandbLogger`` creates its run on rank zero only, and
 under DDP the other ranks re-run this factory with the same config.
+
+A run directory keeps one W&B run: its id is recorded in ``run.yaml`` at the first start, and a
+resumed, requeued or restarted run continues that W&B run (``resume="allow"``) instead of
+starting a new one. Sweep runs keep the id their agent gives them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import configparser
 import logging
 import os
+import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -25,6 +30,8 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from wandb.errors import AuthenticationError
 from wandb.sdk.lib.wbauth.wbnetrc import read_netrc_auth
+
+from src.utils.run_identity import read_run_record, record_wandb_run_id
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +76,19 @@ def make_wandb_logger(
             runs,
         )
         init["mode"] = "offline"
+    if not (os.environ.get("WANDB_SWEEP_ID") or os.environ.get("WANDB_RUN_ID") or wandb.run):
+        init |= {"id": run_dir_wandb_id(save_dir), "resume": "allow"}
     return WandbLogger(save_dir=save_dir, project=project, log_model=log_model, **init)
+
+
+def run_dir_wandb_id(run_dir: str) -> str:
+    """The W&B run id of this run directory: the recorded one, else a new one, recorded."""
+    recorded = read_run_record(run_dir).get("wandb_run_id")
+    if recorded:
+        return recorded
+    new_id = secrets.token_hex(4)  # W&B ids: lowercase letters and digits
+    record_wandb_run_id(run_dir, new_id)
+    return new_id
 
 
 def offline_reason(timeout: float) -> str | None:

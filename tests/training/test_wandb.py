@@ -13,8 +13,10 @@ import wandb
 from lightning.pytorch.loggers.logger import DummyExperiment
 from lightning.pytorch.utilities import rank_zero_only
 
+from src.utils.run_identity import read_run_record
 from src.utils.wandb_logger import make_wandb_logger, offline_reason
 from tests.helpers import run_entry_point
+from tests.training.launch import launch
 from tests.training.wandb_records import run_contents
 
 TINY_RUN = [
@@ -60,6 +62,19 @@ def test_offline_run_holds_config_hydra_choices_commit_and_metrics(
     assert len(config["git_commit"].split("-")[0]) == 40
     logged = {key for row in history for key in row}
     assert {"train/loss_epoch", "val/acc1", "val/acc5", "val/loss"} <= logged
+
+
+def test_a_resumed_run_continues_its_wandb_run(toy_imagenet_root: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    first = ["experiment=toy_cls", "logger=wandb", f"data.root={toy_imagenet_root}"]
+    tiny = [*TINY_RUN[:3], "extras.print_config=false", f"paths.log_dir={logs}"]
+    launch("train.py", [*first, *tiny], None)
+    (run_dir,) = (logs / "train" / "runs").iterdir()
+    launch("train.py", ["resume=latest", "trainer.max_epochs=2", f"paths.log_dir={logs}"], None)
+    offline_runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 2  # one per start, to be synced into one W&B run
+    wandb_id = read_run_record(run_dir)["wandb_run_id"]
+    assert [path.name.rsplit("-", 1)[1] for path in offline_runs] == [wandb_id, wandb_id]
 
 
 def test_online_without_an_api_key_falls_back_to_offline_in_one_line(
