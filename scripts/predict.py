@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import cv2
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -32,6 +31,7 @@ from src.data.ade20k import val_transform  # noqa: E402
 from src.data.image_io import is_image_file, read_rgb  # noqa: E402
 from src.models.inference import InferenceConfig, segment  # noqa: E402
 from src.models.segmentation_module import SegmentationModule  # noqa: E402
+from src.pipeline import build_model  # noqa: E402
 from src.visualization import colorize, overlay  # noqa: E402
 
 log = logging.getLogger("predict")
@@ -45,7 +45,7 @@ def load_model(checkpoint: Path, config_path: Path | None) -> tuple[Segmentation
             f"no run config at {config_path}; pass --config <run dir>/config_resolved.yaml"
         )
     cfg = OmegaConf.load(config_path)
-    model = hydra.utils.instantiate(cfg.model)
+    model = build_model(cfg, restoring=True)  # the checkpoint's weights, not ImageNet's
     if not isinstance(model, SegmentationModule):
         raise ValueError(f"{checkpoint} is not a segmentation run (model: {cfg.model._target_}).")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
