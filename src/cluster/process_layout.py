@@ -8,6 +8,7 @@ per task, so the trainer's devices and nodes must be the job's tasks per node an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import hydra
@@ -26,7 +27,7 @@ SUBMITIT_LAUNCHER_MODULE = "hydra_plugins.hydra_submitit_launcher"
 
 def requested_devices(devices: Any) -> int | None:
     """The process count ``trainer.devices`` asks for per node; None for 'all' (-1, auto)."""
-    if isinstance(devices, list | tuple):
+    if isinstance(devices, Sequence) and not isinstance(devices, str):  # device ids (ListConfig)
         return len(devices)
     if devices in (-1, "-1", "auto", None):
         return None

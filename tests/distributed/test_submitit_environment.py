@@ -10,9 +10,14 @@ import lightning as L
 import pytest
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from src.cluster.process_layout import check_layout, reruns_command_line, submitit_trainer_kwargs
+from src.cluster.process_layout import (
+    check_layout,
+    requested_devices,
+    reruns_command_line,
+    submitit_trainer_kwargs,
+)
 from src.cluster.submitit_environment import (
     LOOPBACK,
     SubmititEnvironment,
@@ -162,3 +167,11 @@ def test_which_trainers_lightning_starts_by_re_running_the_script(
     choice: str, reruns: bool, tmp_path: Path
 ) -> None:
     assert reruns_command_line(_trainer_config(choice, tmp_path)) is reruns
+
+
+@pytest.mark.parametrize(
+    ("devices", "count"),
+    [(OmegaConf.create([0, 1]), 2), ("0,1", 2), (3, 3), ("2", 2), ("auto", None), (-1, None)],
+)
+def test_the_process_count_each_way_of_writing_devices_asks_for(devices, count) -> None:
+    assert requested_devices(devices) == count
