@@ -11,6 +11,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
+from src.cluster.process_layout import submitit_trainer_kwargs
 from src.utils.config_validation import validate_config
 from src.utils.git import git_commit
 from src.utils.instantiate import instantiate_group
@@ -56,7 +57,12 @@ def build_model(cfg: DictConfig, restoring: bool) -> L.LightningModule:
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = hydra.utils.instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        **submitit_trainer_kwargs(cfg.trainer),  # each task of a submitit job is one rank
+    )
     run_info = {
         "config": OmegaConf.to_container(cfg, resolve=True),
         "hydra_choices": hydra_choices(),
