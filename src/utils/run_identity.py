@@ -8,7 +8,7 @@ receives the config) sees the same one. Processes that re-run the command line (
 launcher) are handed the resolved run directory itself.
 
 ``run.yaml`` in the run directory records the id, the task, the W&B run id once W&B logs, and
-one entry per start (time, host, command line), so a resumed or requeued run keeps its history.
+one entry per start (time, host, command line, Hydra overrides), so a resumed or requeued run keeps its history.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import OmegaConf
 
@@ -80,6 +81,8 @@ def record_start(run_dir: str | Path, task_dir: str | Path, task: str) -> dict[s
         "host": socket.gethostname(),
         "command": shlex.join([Path(sys.orig_argv[0]).name, *sys.orig_argv[1:]]),
     }
+    if HydraConfig.initialized():  # the job's own overrides (a multirun job's, not the sweep's)
+        start["overrides"] = list(HydraConfig.get().overrides.task)
     record["starts"] = [*record.get("starts", []), start]
     _write_run_record(run_dir, record)
     return record
