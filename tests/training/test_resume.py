@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.training.launch import REPO_ROOT, TINY_RUN, command, environment, launch
 from tests.training.stall_at_step import STALLED
@@ -25,6 +26,7 @@ CHECKPOINT_EVERY = 3  # last.ckpt after steps 3, 5 (epoch end), 6 and 9
 KILL_BEFORE = 8  # the kill loses steps 7 and 8 of epoch 1, which the resume must redo
 STALL = "+callbacks.stall._target_=tests.training.stall_at_step.StallAtStep"
 NEVER = 10**6  # a stall step no run reaches
+TENSORBOARD_TOO = "logger=[csv,tensorboard]"
 
 
 def _overrides(data_root: Path) -> list[str]:
@@ -132,7 +134,8 @@ def test_sigkill_then_resume_by_run_id_and_by_latest_continues_the_same_run(
     """Killed at step 8 (checkpoint 6), resumed by id and killed again at step 10 (checkpoint
     9), resumed as ``latest``: one run directory, as if never interrupted."""
     logs = tmp_path / "logs"
-    _kill_at(KILL_BEFORE, [*_overrides(toy_imagenet_root), STALL, f"paths.log_dir={logs}"], None)
+    first = [*_overrides(toy_imagenet_root), STALL, f"paths.log_dir={logs}", TENSORBOARD_TOO]
+    _kill_at(KILL_BEFORE, first, None)
     (run_dir,) = (logs / "train" / "runs").iterdir()
     run_id = run_dir.name
     _kill_at(9, [f"resume={run_id}", f"paths.log_dir={logs}"], None)
@@ -144,6 +147,9 @@ def test_sigkill_then_resume_by_run_id_and_by_latest_continues_the_same_run(
     )
     assert [path.name for path in (logs / "train" / "runs").iterdir()] == [run_id]
     _assert_same_final_state(uninterrupted, run_dir)
+    events = EventAccumulator(str(run_dir / "tensorboard")).Reload()
+    steps = [event.step for event in events.Scalars("train/loss_step")]
+    assert steps == [int(row["step"]) for row in _rows(uninterrupted) if row["train/loss_step"]]
     starts = (run_dir / "run.yaml").read_text()
     assert f"id: {run_id}" in starts and starts.count("- time:") == 3
     assert "resume=latest" in starts  # each start's own command line

@@ -1,0 +1,73 @@
+"""Every documented debug preset and logger runs after the README's install, on the toy presets
+and on the paper presets (their data swapped to toy data, a small backbone, the rest as is:
+the debug base itself turns DDP, SyncBN and compilation off)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.training.launch import launch
+
+SMALL_BACKBONE = (
+    "model.backbone.name=resnest14",
+    "model.backbone.stem_width=8",
+    "model.backbone.bottleneck_width=8",
+)
+PAPER_ON_TOY = {
+    "resnest_cls": (
+        "data=toy_imagenet",
+        "data.batch_size=4",
+        "data.train_crop=32",
+        "data.eval_crop=32",
+        *SMALL_BACKBONE,
+    ),
+    "resnest_seg": (
+        "data=toy_ade20k",
+        "data.batch_size=2",
+        "model.backbone.pretrained=null",
+        *SMALL_BACKBONE,
+    ),
+}
+# one epoch of each preset; the profiler's full epoch cut to two batches
+SHORT = {
+    "fdr": (),
+    "overfit": ("trainer.max_epochs=1",),
+    "limit": ("trainer.max_epochs=1",),
+    "profiler": ("++trainer.limit_train_batches=2", "++trainer.limit_val_batches=1"),
+}
+RUNS = [
+    ("toy_cls", "fdr", "many"),
+    ("toy_cls", "overfit", "tensorboard"),
+    ("toy_cls", "limit", "many"),
+    ("toy_cls", "profiler", "tensorboard"),
+    ("toy_seg", "limit", "tensorboard"),
+    ("resnest_cls", "limit", "tensorboard"),
+    ("resnest_seg", "limit", "tensorboard"),
+]
+
+
+@pytest.mark.parametrize(("experiment", "debug", "logger"), RUNS)
+def test_debug_preset_with_logger_runs(
+    experiment: str,
+    debug: str,
+    logger: str,
+    tmp_path: Path,
+    toy_imagenet_root: Path,
+    toy_ade20k_root: Path,
+) -> None:
+    root = toy_ade20k_root if "seg" in experiment else toy_imagenet_root
+    overrides = [
+        f"experiment={experiment}",
+        f"debug={debug}",
+        f"logger={logger}",
+        *PAPER_ON_TOY.get(experiment, ()),
+        f"data.root={root}",
+        "extras.print_config=false",
+        *SHORT[debug],
+    ]
+    run_dir = tmp_path / "run"
+    launch("train.py", overrides, run_dir)
+    if debug != "fdr":  # fast_dev_run writes no logs
+        assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
