@@ -11,7 +11,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from src.utils.config_validation import validate_config
+from src.utils.config_validation import check_devices, validate_config
 from src.utils.git import git_commit
 from src.utils.instantiate import instantiate_group
 from src.utils.report import print_metrics
@@ -24,6 +24,7 @@ def prepare(cfg: DictConfig) -> None:
     """Check, show and record the config, then seed; nothing is read or built before this."""
     if cfg.extras.get("validate_config", True):
         validate_config(cfg)
+        check_devices(cfg)
     if cfg.extras.get("print_config", True):
         print_config_tree(cfg)
     save_run_config(cfg, cfg.paths.output_dir)

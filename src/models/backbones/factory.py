@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import typing
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -20,10 +21,19 @@ WIDTH_POLICIES = ("fixed", "flops_matched")
 ARCH_KEYS = tuple(
     name for name in inspect.signature(ResNeSt.__init__).parameters if name not in ("self",)
 )
-# Keys of the ``model.backbone`` config group.
-BACKBONE_CONFIG_KEYS = ("name", "pretrained", "output_stride", "width_policy", *ARCH_KEYS)
 # The image size at which MACs are matched; FLOP tables use 224.
 MATCH_IMAGE_SIZE = 224
+
+
+def backbone_config_types() -> dict[str, Any]:
+    """Each key of the ``model.backbone`` config group and the type its value must have (or
+    null, for the variant's table value): ``create_backbone``'s own arguments, then the
+    architecture overrides with their types in ``ResNeSt``."""
+    own = typing.get_type_hints(create_backbone)
+    arch = typing.get_type_hints(ResNeSt.__init__)
+    types = {key: own[key] for key in inspect.signature(create_backbone).parameters if key in own}
+    types.pop("overrides")
+    return {**types, **{key: arch[key] for key in ARCH_KEYS if key not in types}}
 
 
 def list_backbones() -> list[str]:
