@@ -13,6 +13,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from src.models.backbones import backbone_from_config
+from src.models.checkpoint_fit import check_checkpoint_fits
 from src.models.mixing import mix_batch, soft_cross_entropy
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import step_scheduler, warmup_cosine
@@ -55,6 +56,9 @@ class ClassificationModule(LightningModule):
         # different numbers of batches, and Lightning's synced mean then divides by an integer
         # batch count averaged (and rounded) across processes.
         self.val_loss = MeanMetric()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_checkpoint_fits(self, checkpoint)  # one summary instead of Lightning's key lists
 
     def configure_model(self) -> None:
         if self.hparams.channels_last:

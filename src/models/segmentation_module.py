@@ -17,6 +17,7 @@ from torch import nn
 from src.metrics.report import format_iou_table
 from src.metrics.segmentation import SegmentationMetrics
 from src.models.backbones import backbone_from_config
+from src.models.checkpoint_fit import check_checkpoint_fits
 from src.models.inference import InferenceConfig, segment
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import poly, step_scheduler
@@ -69,6 +70,9 @@ class SegmentationModule(LightningModule):
         self.model = Segmentor(encoder, decoder, auxiliary, align_corners=align_corners)
         self.inference = InferenceConfig(**(inference or {}), align_corners=align_corners)
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_checkpoint_fits(self, checkpoint)  # one summary instead of Lightning's key lists
 
     def configure_model(self) -> None:
         if self.hparams.channels_last:
