@@ -8,8 +8,9 @@ show up as a negative learning rate).
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 
 @dataclass(frozen=True)
@@ -27,3 +28,10 @@ class AtLeast:
 
 PositiveInt = Annotated[int, AtLeast(1)]
 NonNegativeInt = Annotated[int, AtLeast(0)]
+
+
+def annotated_bounds(annotation: Any) -> list[AtLeast]:
+    """The ranges written on ``annotation`` (``Annotated[int, AtLeast(1)]``); [] for none."""
+    if typing.get_origin(annotation) is not Annotated:
+        return []
+    return [mark for mark in typing.get_args(annotation)[1:] if isinstance(mark, AtLeast)]

@@ -22,7 +22,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from src.models.backbones.factory import backbone_config_types
-from src.utils.config_types import AtLeast
+from src.utils.config_types import annotated_bounds
 from src.utils.run_config import hydra_choices
 
 CHECKED_GROUPS = ("model", "data", "trainer")
@@ -83,15 +83,16 @@ def _check_backbone(values: dict[str, Any]) -> None:
     for key in sorted(values):
         if values[key] is not None:
             where = "by create_backbone; null keeps the variant's own value"
-            _check_value(f"model.backbone.{key}", values[key], types[key] | None, where)
+            _check_value(f"model.backbone.{key}", values[key], types[key], where, nullable=True)
 
 
-def _check_value(path: str, value: Any, expected: Any, where: str) -> None:
-    if not _accepts(expected, value):
+def _check_value(path: str, value: Any, expected: Any, where: str, nullable: bool = False) -> None:
+    accepted = expected | None if nullable else expected
+    if not _accepts(accepted, value):
         raise ConfigError(
-            f"{path}={value!r} has the wrong type: {_describe(expected)} expected ({where})."
+            f"{path}={value!r} has the wrong type: {_describe(accepted)} expected ({where})."
         )
-    for bound in _bounds(expected):
+    for bound in annotated_bounds(expected):
         if not bound(value):
             raise ConfigError(f"{path}={value!r} is out of range: must be {bound} ({where}).")
 
@@ -139,19 +140,12 @@ def _accepts(expected: Any, value: Any) -> bool:
     return True
 
 
-def _bounds(expected: Any) -> list[AtLeast]:
-    """The ranges annotated on ``expected`` (``Annotated[int, AtLeast(1)]``)."""
-    if typing.get_origin(expected) is not typing.Annotated:
-        return []
-    return [mark for mark in typing.get_args(expected)[1:] if isinstance(mark, AtLeast)]
-
-
 def _describe(expected: Any) -> str:
     """The type in the words of a config file: ``int or null``, ``list``, ``one of 'a', 'b'``."""
     origin = typing.get_origin(expected)
     arguments = typing.get_args(expected)
     if origin is typing.Annotated:
-        return " ".join([_describe(arguments[0]), *map(str, _bounds(expected))])
+        return " ".join([_describe(arguments[0]), *map(str, annotated_bounds(expected))])
     if origin in (typing.Union, types.UnionType):
         return " or ".join(dict.fromkeys(_describe(option) for option in arguments))
     if expected is type(None):

@@ -37,7 +37,7 @@ def test_a_typo_in_a_key_names_the_closest_allowed_key(
         ("model.lr=fast", "model.lr='fast' has the wrong type: float expected"),
         ("data.toy=maybe", "data.toy='maybe' has the wrong type: bool expected"),
         ("trainer.max_epochs=one", "trainer.max_epochs='one' has the wrong type: int or null expected"),
-        ("model.backbone.radix=2.5", "model.backbone.radix=2.5 has the wrong type: int or null expected"),
+        ("model.backbone.radix=2.5", "model.backbone.radix=2.5 has the wrong type: int >= 0 or null expected"),
         ("model.backbone.layers=3", "model.backbone.layers=3 has the wrong type: list or null expected"),
     ],
 )  # fmt: skip
@@ -54,6 +54,7 @@ def test_a_wrong_type_names_the_key_and_the_expected_type(
     [
         (["data.batch_size=-4"], "data.batch_size=-4 is out of range: must be >= 1"),
         (["data.num_workers=-1"], "data.num_workers=-1 is out of range: must be >= 0"),
+        (["model.backbone.radix=-1"], "model.backbone.radix=-1 is out of range: must be >= 0"),
         (["experiment=toy_seg", "data.val_batch_size=0"], "data.val_batch_size=0 is out of range: must be >= 1"),
     ],
 )  # fmt: skip
