@@ -137,7 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--on-corrupt",
         choices=ON_CORRUPT_CHOICES,
         default="skip",
-        help="an unreadable image: skip it, report it and exit 1 at the end (default), or stop",
+        help="for an unreadable image: skip (report it, go on, exit 1 at the end) or error (stop)",
     )
     return parser.parse_args(argv)
 

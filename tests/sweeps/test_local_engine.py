@@ -233,3 +233,4 @@ def test_help_runs_as_a_plain_script() -> None:
         text=True,
     )
     assert result.returncode == 0 and "--trials" in result.stdout
+    assert "tied to its sweep file" in result.stdout and "--continue-study" in result.stdout
