@@ -6,7 +6,9 @@
 The model is rebuilt from the run's own ``config_resolved.yaml`` (next to ``checkpoints/``), so
 predictions use exactly the architecture, class count and evaluation size it was trained with.
 For each image ``name.jpg`` it writes ``name_mask.png`` (one colour per class, the palette of the
-validation samples) and ``name_overlay.png`` (image | mask blended over the image).
+validation samples) and ``name_overlay.png`` (image | mask blended over the image). An image that
+cannot be read is reported once and the others are still segmented; the script then prints how
+many failed and exits 1 (``--on-corrupt error`` stops at the first one instead).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -28,7 +31,8 @@ if str(PROJECT_ROOT) not in sys.path:
 os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
 
 from src.data.ade20k import val_transform  # noqa: E402
-from src.data.image_io import is_image_file, read_rgb  # noqa: E402
+from src.data.corrupt import ON_CORRUPT_CHOICES  # noqa: E402
+from src.data.image_io import CorruptSampleError, is_image_file, read_rgb  # noqa: E402
 from src.models.inference import InferenceConfig, segment  # noqa: E402
 from src.models.segmentation_module import SegmentationModule  # noqa: E402
 from src.pipeline import build_model  # noqa: E402
@@ -68,6 +72,13 @@ def inference_config(cfg: DictConfig, args: argparse.Namespace) -> InferenceConf
     return InferenceConfig(**settings, align_corners=cfg.model.align_corners)
 
 
+class Predictions(NamedTuple):
+    """The masks written, and the images that could not be read (in folder order)."""
+
+    masks: list[Path]
+    unreadable: list[Path]
+
+
 @torch.no_grad()
 def predict_folder(
     model: SegmentationModule,
@@ -75,17 +86,26 @@ def predict_folder(
     inference: InferenceConfig,
     source: Path,
     target: Path,
-) -> list[Path]:
-    """Write a mask and an overlay per image of ``source``; return the mask paths."""
+    on_corrupt: str = "skip",
+) -> Predictions:
+    """Write a mask and an overlay per image of ``source``. An unreadable image is logged and
+    passed over, or with ``on_corrupt="error"`` raises :class:`CorruptSampleError`."""
     images = sorted(p for p in source.iterdir() if p.is_file() and is_image_file(p.name))
     if not images:
         raise FileNotFoundError(f"no images (.jpg, .png, ...) in {source}")
     transform = val_transform(cfg.data.base_size, cfg.data.val_resize, cfg.data.mean, cfg.data.std)
     num_classes = model.hparams.num_classes
     target.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, unreadable = [], []
     for path in images:
-        rgb = read_rgb(path)
+        try:
+            rgb = read_rgb(path)
+        except CorruptSampleError as error:
+            if on_corrupt == "error":
+                raise
+            log.warning("cannot read %s: %s; skipped", path, error.reason)
+            unreadable.append(path)
+            continue
         tensor = transform(image=rgb)["image"].unsqueeze(0)
         probabilities = segment(model, tensor, num_classes, inference)
         labels = probabilities.argmax(dim=1)[0].byte().numpy()
@@ -98,7 +118,7 @@ def predict_folder(
         )
         written.append(mask_path)
         log.info("%s -> %s", path.name, mask_path.name)
-    return written
+    return Predictions(written, unreadable)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -113,14 +133,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--crop-size", type=int)
     parser.add_argument("--stride", type=int)
     parser.add_argument("--base-size", type=int)
+    parser.add_argument(
+        "--on-corrupt",
+        choices=ON_CORRUPT_CHOICES,
+        default="skip",
+        help="for an unreadable image: skip (report it, go on, exit 1 at the end) or error (stop)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
+    """Segment the folder; the masks written. Exits 1 if any image could not be read."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
     model, cfg = load_model(args.checkpoint, args.config)
-    return predict_folder(model, cfg, inference_config(cfg, args), args.input, args.output)
+    inference = inference_config(cfg, args)
+    try:
+        masks, unreadable = predict_folder(
+            model, cfg, inference, args.input, args.output, args.on_corrupt
+        )
+    except CorruptSampleError as error:
+        raise SystemExit(
+            f"predict.py: cannot read {error.path}: {error.reason}. Replace or remove it, or "
+            "drop --on-corrupt error to segment the other images."
+        ) from None
+    if unreadable:
+        raise SystemExit(
+            f"predict.py: {len(unreadable)} of {len(masks) + len(unreadable)} images could not "
+            f"be read (listed above); masks for the other {len(masks)} are in {args.output}"
+        )
+    return masks
 
 
 if __name__ == "__main__":

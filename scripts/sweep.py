@@ -9,7 +9,7 @@ as ``k=v`` and the overrides after ``--`` appended. The study is kept in SQLite 
 ``--out`` unless ``--storage`` names another Optuna storage (e.g. postgresql://host/db); with
 the same storage and study name, processes on several nodes share one study. With
 ``--gpus-per-trial K`` each worker's trials see only their own K GPUs. At the end: a
-leaderboard and a plot.
+leaderboard and a plot; if every trial failed, the end of the first failure's log and exit 1.
 """
 
 from __future__ import annotations
@@ -28,14 +28,29 @@ import rich  # noqa: E402
 
 from src.sweep.gpus import gpu_slots  # noqa: E402
 from src.sweep.local import LocalSweep, open_study, run_local_sweep  # noqa: E402
-from src.sweep.report import leaderboard, plot_study  # noqa: E402
-from src.sweep.spec import load_sweep  # noqa: E402
+from src.sweep.report import all_failed_report, leaderboard, plot_study  # noqa: E402
+from src.sweep.settings import (  # noqa: E402
+    CONTINUE_FLAG,
+    StudySettings,
+    StudySettingsMismatch,
+    record,
+    settings_for_run,
+)
+from src.sweep.spec import load_sweep, parse_sweep  # noqa: E402
+
+SETTINGS_RULE = (
+    "A study is tied to its sweep file (its content) and the overrides after --: rerunning it "
+    "adds trials only with the same ones. Other ones are refused with the difference; "
+    f"{CONTINUE_FLAG} adds trials with the study's recorded settings, --study-name NEW starts "
+    "a separate study."
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         usage="%(prog)s SWEEP_FILE --local --trials N [options] [-- hydra overrides...]",
+        epilog=SETTINGS_RULE,
     )
     parser.add_argument("sweep_file", type=Path, help="a W&B sweep file, e.g. configs/sweep/*.yaml")
     parser.add_argument("--local", action="store_true", help="run here with Optuna (required)")
@@ -48,6 +63,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--study-name", help="default: the sweep file's name")
     parser.add_argument("--out", type=Path, help="default: logs/sweeps/<study name>")
     parser.add_argument("--seed", type=int, help="sampler seed")
+    parser.add_argument(
+        CONTINUE_FLAG,
+        action="store_true",
+        help="add trials to the existing study with the sweep file and overrides it recorded",
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--") if "--" in argv else len(argv)
     args = parser.parse_args(argv[:split])
@@ -73,12 +93,24 @@ def main(argv: Sequence[str] | None = None) -> optuna.Study:
     out_dir = (args.out or PROJECT_ROOT / "logs" / "sweeps" / name).absolute()
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = args.storage or f"sqlite:///{out_dir / 'study.db'}"
+    try:
+        given = StudySettings.of(args.sweep_file, args.overrides)
+        settings = settings_for_run(storage, name, given, args.continue_study)
+    except StudySettingsMismatch as error:
+        raise SystemExit(f"sweep.py: {error}") from None
+    if settings is not given:
+        print(f"continuing study {name} with its overrides: {' '.join(settings.overrides)}")
+        spec = parse_sweep(settings.sweep_text, settings.sweep_file)
     study = open_study(spec, storage, name, args.seed)
-    sweep = LocalSweep(spec, out_dir, PROJECT_ROOT, sys.executable, args.overrides, slots)
+    record(study, settings)
+    sweep = LocalSweep(spec, out_dir, PROJECT_ROOT, sys.executable, list(settings.overrides), slots)
     run_local_sweep(sweep, study, args.trials, args.workers)
     rich.print(leaderboard(study, spec))
     plot = plot_study(study, spec, out_dir / f"{name}.png")
     print(f"study: {name} in {storage}\ntrial runs: {out_dir}/trial_*\nplot: {plot}")
+    failure = all_failed_report(study)
+    if failure is not None:
+        raise SystemExit(f"sweep.py: {failure}")
     return study
 
 

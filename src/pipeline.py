@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from src.cluster.process_layout import submitit_trainer_kwargs
-from src.utils.config_validation import validate_config
+from src.utils.config_validation import check_devices, validate_config
 from src.utils.git import git_commit
 from src.utils.instantiate import instantiate_group
 from src.utils.report import print_metrics
@@ -32,6 +32,7 @@ def prepare(cfg: DictConfig, resume_from: str | None = None) -> None:
     """
     if cfg.extras.get("validate_config", True):
         validate_config(cfg)
+        check_devices(cfg)
     output_dir = Path(cfg.paths.output_dir)
     if resume_from and Path(resume_from).resolve().is_relative_to(output_dir.resolve()):
         check_resume_config(cfg, output_dir)

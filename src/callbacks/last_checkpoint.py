@@ -46,4 +46,6 @@ class LastCheckpoint(Checkpoint):
 
     def _save(self, trainer: Trainer) -> None:
         if not trainer.fast_dev_run:
-            trainer.save_checkpoint(self.path)
+            # everything a resume needs (optimizer, loops, callbacks): Lightning's own
+            # weights_only option of saving, unrelated to torch.load's
+            trainer.save_checkpoint(self.path, weights_only=False)

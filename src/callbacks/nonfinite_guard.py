@@ -78,7 +78,7 @@ class NonFiniteGuard(Callback):
             log.warning("Skipped %s: non-finite %s", where, what)
             return
         path = self.dirpath / f"nonfinite_step{trainer.global_step}.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # a full checkpoint, resumable
         raise NonFiniteLossError(
             f"non-finite {what} at {where}; the weights before this step are saved in "
             f"'{path}'. Lower model.lr or set trainer.gradient_clip_val, check this batch's "

@@ -34,6 +34,7 @@ from src.data.transforms import (
     NormalizeToTensor,
     photometric_distortion,
 )
+from src.utils.config_types import NonNegativeInt, PositiveInt
 
 log = logging.getLogger(__name__)
 
@@ -225,9 +226,9 @@ class ADE20KDataModule(ResumableTrainData, LightningDataModule):
     def __init__(
         self,
         root: str,
-        batch_size: int = 16,
-        val_batch_size: int = 1,
-        num_workers: int = 8,
+        batch_size: PositiveInt = 16,
+        val_batch_size: PositiveInt = 1,
+        num_workers: NonNegativeInt = 8,
         base_size: int = 520,
         crop_size: int = 480,
         scale_range: tuple[float, float] = (0.5, 2.0),

@@ -29,6 +29,7 @@ from src.data.transforms import (
     build_policy,
     interpolation_flag,
 )
+from src.utils.config_types import NonNegativeInt, PositiveInt
 
 _EXPECTED_TREE = (
     "expected layout:\n"
@@ -187,8 +188,8 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
     def __init__(
         self,
         root: str,
-        batch_size: int = 256,
-        num_workers: int = 8,
+        batch_size: PositiveInt = 256,
+        num_workers: NonNegativeInt = 8,
         train_crop: int = 224,
         eval_crop: int = 224,
         crop_pct: float = 0.875,

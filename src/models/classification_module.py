@@ -12,6 +12,7 @@ from lightning import LightningModule
 from torchmetrics.classification import MulticlassAccuracy
 
 from src.models.backbones import backbone_from_config
+from src.models.checkpoint_fit import check_checkpoint_fits
 from src.models.mixing import mix_batch, soft_cross_entropy
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import step_scheduler, warmup_cosine
@@ -61,6 +62,11 @@ class ClassificationModule(LightningModule):
             acc5=MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
         )
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_checkpoint_fits(self, checkpoint)  # one summary instead of Lightning's key lists
+        if TRAIN_TALLY_KEY in checkpoint:
+            self.train_tally.restore(checkpoint[TRAIN_TALLY_KEY], self.global_rank)
+
     def configure_model(self) -> None:
         if self.hparams.channels_last:
             self.backbone.to(memory_format=torch.channels_last)
@@ -100,10 +106,6 @@ class ClassificationModule(LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[TRAIN_TALLY_KEY] = self.train_tally.global_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if TRAIN_TALLY_KEY in checkpoint:
-            self.train_tally.restore(checkpoint[TRAIN_TALLY_KEY], self.global_rank)
 
     def on_validation_epoch_start(self) -> None:
         self.val_tally.reset()

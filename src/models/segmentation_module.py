@@ -17,6 +17,7 @@ from torch import nn
 from src.metrics.report import format_iou_table
 from src.metrics.segmentation import SegmentationMetrics
 from src.models.backbones import backbone_from_config
+from src.models.checkpoint_fit import check_checkpoint_fits
 from src.models.inference import InferenceConfig, segment
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import poly, step_scheduler
@@ -78,6 +79,11 @@ class SegmentationModule(LightningModule):
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index)
         self.train_tally, self.val_tally = EpochTally(), EpochTally()
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_checkpoint_fits(self, checkpoint)  # one summary instead of Lightning's key lists
+        if TRAIN_TALLY_KEY in checkpoint:
+            self.train_tally.restore(checkpoint[TRAIN_TALLY_KEY], self.global_rank)
+
     def configure_model(self) -> None:
         if self.hparams.channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -109,10 +115,6 @@ class SegmentationModule(LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[TRAIN_TALLY_KEY] = self.train_tally.global_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if TRAIN_TALLY_KEY in checkpoint:
-            self.train_tally.restore(checkpoint[TRAIN_TALLY_KEY], self.global_rank)
 
     def on_validation_epoch_start(self) -> None:
         self.val_tally.reset()

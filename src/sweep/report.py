@@ -1,7 +1,8 @@
-"""What a finished offline sweep shows: a leaderboard table and one plot.
+"""What a finished offline sweep shows: a leaderboard table and one plot, or why it failed.
 
 Two swept categorical parameters (radix x cardinality) give a heatmap of the best value per cell;
-anything else gives the metric per trial beside the metric against each swept parameter.
+anything else gives the metric per trial beside the metric against each swept parameter. When
+every trial failed, the end of the first failure's log says why (usually the same for all).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from rich.table import Table  # noqa: E402
 
 from src.sweep.space import distribution, encode, swept  # noqa: E402
 from src.sweep.spec import SweepSpec  # noqa: E402
+from src.sweep.trial import LOG_FILE  # noqa: E402
+
+FAILURE_TAIL_LINES = 25
 
 
 def trial_score(trial: FrozenTrial) -> float | None:
@@ -58,6 +62,22 @@ def leaderboard(study: optuna.Study, spec: SweepSpec) -> Table:
             minutes,
         )
     return table
+
+
+def all_failed_report(study: optuna.Study) -> str | None:
+    """None unless the study has trials and every one failed; then the first failure's log
+    path and its last lines."""
+    trials = study.get_trials(deepcopy=False)
+    if not trials or any(trial.state != TrialState.FAIL for trial in trials):
+        return None
+    first = min(trials, key=lambda trial: trial.number)
+    log = Path(first.user_attrs.get("run_dir", "")) / LOG_FILE
+    lines = log.read_text(errors="replace").splitlines() if log.is_file() else ["(no output)"]
+    tail = lines[-FAILURE_TAIL_LINES:]
+    return (
+        f"every trial of study {study.study_name!r} failed ({len(trials)}); "
+        f"trial {first.number}'s log {log} ends with:\n" + "\n".join(f"  {line}" for line in tail)
+    )
 
 
 def short_names(names: list[str]) -> list[str]:

@@ -44,8 +44,13 @@ class SweepSpec:
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and check ``path``; errors name the key and the fix."""
+    return parse_sweep(Path(path).read_text(), path)
+
+
+def parse_sweep(text: str, path: str | Path) -> SweepSpec:
+    """Check the sweep file ``text`` (read from ``path``, which messages name)."""
     path = Path(path)
-    config = yaml.safe_load(path.read_text())
+    config = yaml.safe_load(text)
     if not isinstance(config, dict):
         raise SweepFileError(f"{path}: expected a mapping with program, method, metric, ...")
     for key in ("program", "method", "metric", "parameters", "command"):

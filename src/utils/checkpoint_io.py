@@ -8,7 +8,9 @@ holds either the previous checkpoint or the new one, complete.
 
 Every read uses ``torch.load(weights_only=True)``: checkpoints hold tensors and plain
 containers only, and a file carrying other pickled objects (which could run code when
-loaded) is refused. Local file systems only (run directories live there).
+loaded) is refused. A file that is not a checkpoint at all, or a damaged one, is named as
+such: torch reports both as a failed weights-only load too. Local file systems only (run
+directories live there).
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+# torch.save writes a zip archive; files of its legacy format are a pickle stream (protocol 2).
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = b"\x80"
+# How torch's weights-only unpickler words a refused class or function (the thing that could
+# run code), as opposed to bytes it cannot parse.
+_REFUSED_GLOBAL = "GLOBAL "
+_UNPICKLER_DETAIL = "WeightsUnpickler error:"
 
 
 class CheckpointLoadError(RuntimeError):
@@ -68,23 +78,55 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f"checkpoint '{path}' does not exist; check ckpt_path (ckpt_path=last resumes "
                 "from <run dir>/checkpoints/last.ckpt when there is one)"
             )
+        _check_format(path)
         try:
             return torch.load(
                 path, map_location=map_location or (lambda storage, _: storage), weights_only=True
             )
         except pickle.UnpicklingError as error:
+            if _REFUSED_GLOBAL not in str(error):
+                raise _corrupt(path, _unpickler_detail(error)) from error
             raise CheckpointLoadError(
                 f"refused to load checkpoint '{path}': it holds pickled objects other than "
                 f"tensors and plain containers, which could run code when loaded "
-                f"(torch.load weights_only=True rejected it: {error}). Resume only from "
-                "checkpoints you trust; to use this one, load it yourself with "
+                f"(torch.load weights_only=True rejected it: {_unpickler_detail(error)}). "
+                "Resume only from checkpoints you trust; to use this one, load it yourself with "
                 "weights_only=False in a trusted environment and re-save its tensors."
             ) from error
         except (RuntimeError, EOFError, zipfile.BadZipFile) as error:
-            raise CheckpointLoadError(
-                f"checkpoint '{path}' is truncated or corrupt ({error}); resume from another "
-                "checkpoint (ckpt_path=<file>) or start afresh (ckpt_path=null)"
-            ) from error
+            raise _corrupt(path, str(error)) from error
+
+
+def _check_format(path: Path) -> None:
+    """Refuse a file that is in neither of torch.save's formats, before unpickling anything."""
+    with path.open("rb") as file:
+        head = file.read(len(_ZIP_MAGIC))
+    if head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO):
+        return
+    found = "it is empty" if not head else f"it starts with {head!r}"
+    raise CheckpointLoadError(
+        f"'{path}' is not a PyTorch checkpoint ({found}; torch.save writes a zip archive). "
+        "Check that ckpt_path names a .ckpt file written by training, e.g. "
+        "<run dir>/checkpoints/last.ckpt."
+    )
+
+
+def _corrupt(path: Path, detail: str) -> CheckpointLoadError:
+    return CheckpointLoadError(
+        f"checkpoint '{path}' is truncated or corrupt ({detail}); resume from another "
+        "checkpoint (ckpt_path=<file>) or start afresh (ckpt_path=null)"
+    )
+
+
+def _unpickler_detail(error: pickle.UnpicklingError) -> str:
+    """The part of torch's long weights-only message that says what was found."""
+    text = str(error)
+    if _UNPICKLER_DETAIL in text:
+        text = text.rsplit(_UNPICKLER_DETAIL, 1)[1]
+    else:
+        text = text.split("\n\n", 1)[-1]  # after torch's general advice on weights_only
+    paragraphs = [part.strip() for part in text.split("\n\n") if part.strip()]
+    return (paragraphs or [str(error)])[0].split(". Please use", 1)[0]
 
 
 def _fsync_directory(directory: Path) -> None:

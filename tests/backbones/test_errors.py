@@ -10,8 +10,9 @@ from src.models.backbones import create_backbone
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"radix": -1}, r"model\.backbone\.radix=-1 must be >= 0"),
-        ({"cardinality": 0}, r"model\.backbone\.cardinality=0 must be >= 1"),
+        ({"radix": -1}, r"model\.backbone\.radix=-1 must be an integer >= 0"),
+        ({"radix": 2.5}, r"model\.backbone\.radix=2\.5 must be an integer >= 0"),
+        ({"cardinality": 0}, r"model\.backbone\.cardinality=0 must be an integer >= 1"),
         ({"output_stride": 4}, r"model\.backbone\.output_stride=4 must be 8, 16 or 32"),
         ({"radix": 3}, r"not divisible into radix x cardinality = 3 groups"),
         ({"radix": 4, "bottleneck_width": 2}, r"radix x cardinality = 4 groups"),

@@ -22,12 +22,15 @@ TOY_OVERRIDES = {
 }
 
 
-def compose_train(overrides: list[str], run_dir: Path) -> DictConfig:
-    """The ``train`` config as ``src/train.py`` would see it, with its run dir in ``run_dir``."""
+def compose_train(overrides: list[str], run_dir: Path, config_name: str = "train") -> DictConfig:
+    """The ``train`` config (or ``eval``) as ``src/train.py`` (``src/eval.py``) would see it,
+    with its run dir in ``run_dir``."""
     os.environ.setdefault("PROJECT_ROOT", str(REPO_ROOT))
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(
-            "train", overrides=[*overrides, f"paths.output_dir={run_dir}"], return_hydra_config=True
+            config_name,
+            overrides=[*overrides, f"paths.output_dir={run_dir}"],
+            return_hydra_config=True,
         )
     HydraConfig.instance().set_config(cfg)  # for the Hydra choices that runs record
     return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # as the app sees it

@@ -139,6 +139,48 @@ def test_each_worker_runs_its_trials_on_its_own_gpus(
         )
 
 
+def test_a_rerun_with_other_settings_is_refused_and_continue_study_keeps_the_old_ones(
+    tmp_path: Path,
+) -> None:
+    program = fake_training(
+        tmp_path,
+        """
+        import os
+        open(os.path.join(os.environ["RUN_DIR"], "argv"), "w").write(" ".join(sys.argv[1:]))
+        report("fit", 0.5)
+        """,
+    )
+    sweep_file = fake_sweep(tmp_path, program, [0.1, 0.2, 0.3])
+    first = [str(sweep_file), "--local", "--out", str(tmp_path / "out")]
+    main([*first, "--trials", "1", "--", "data.batch_size=8"])
+    with pytest.raises(SystemExit) as refused:
+        main([*first, "--trials", "2", "--", "data.batch_size=16"])
+    message = str(refused.value)
+    assert "the study's `data.batch_size=8`, this run's `data.batch_size=16`" in message
+    assert "--continue-study" in message and "--study-name" in message
+
+    study = main([*first, "--trials", "2", "--continue-study", "--", "data.batch_size=16"])
+    argvs = [(Path(t.user_attrs["run_dir"]) / "argv").read_text() for t in study.trials]
+    assert len(argvs) == 2
+    assert all("data.batch_size=8" in argv and "data.batch_size=16" not in argv for argv in argvs)
+
+    fake_sweep(tmp_path, program, [0.1, 0.5])  # the sweep file is part of the settings too
+    with pytest.raises(SystemExit, match=r"(?s)sweep file:.*-\s*- 0.3.*\+\s*- 0.5"):
+        main([*first, "--trials", "3", "--", "data.batch_size=8"])
+
+
+def test_a_sweep_whose_every_trial_failed_exits_with_the_first_error(tmp_path: Path) -> None:
+    failing = fake_training(
+        tmp_path, 'print("reading /nowhere")\nsys.exit("no images in /nowhere")\n'
+    )
+    sweep_file = fake_sweep(tmp_path, failing, [0.1, 0.2])
+    with pytest.raises(SystemExit) as failed:
+        main([str(sweep_file), "--local", "--trials", "2", "--out", str(tmp_path / "out")])
+    message = str(failed.value)
+    assert "every trial of study 'fake_sweep' failed (2)" in message
+    assert "trial 0's log" in message and "no images in /nowhere" in message
+
+
 def is_gone(pid: str) -> bool:
     stat = Path(f"/proc/{pid}/stat")
     return not stat.exists() or stat.read_text().split()[2] == "Z"  # or a dead zombie
@@ -191,3 +233,4 @@ def test_help_runs_as_a_plain_script() -> None:
         text=True,
     )
     assert result.returncode == 0 and "--trials" in result.stdout
+    assert "tied to its sweep file" in result.stdout and "--continue-study" in result.stdout

@@ -37,6 +37,7 @@ def test_toy_classification_learns_in_under_three_minutes(toy_cls_run: Run) -> N
 def test_toy_classification_writes_checkpoints_config_and_plot(toy_cls_run: Run) -> None:
     run_dir = toy_cls_run.run_dir
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert "`weights_only` was not set" not in toy_cls_run.output  # every save says what it keeps
     assert (run_dir / "plots" / "metrics.png").stat().st_size > 0
     choices = (run_dir / "hydra_choices.yaml").read_text()
     assert "experiment: toy_cls" in choices and "model: classification" in choices

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import typing
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -15,15 +16,25 @@ from src.models.backbones.norm import NORM_LAYERS
 from src.models.backbones.pretrained import load_pretrained
 from src.models.backbones.resnest import DILATION_SCHEME, STAGE_PLANES, ResNeSt, group_width
 from src.models.backbones.variants import VARIANTS
+from src.utils.config_types import AtLeast, annotated_bounds
 
 WIDTH_POLICIES = ("fixed", "flops_matched")
 ARCH_KEYS = tuple(
     name for name in inspect.signature(ResNeSt.__init__).parameters if name not in ("self",)
 )
-# Keys of the ``model.backbone`` config group.
-BACKBONE_CONFIG_KEYS = ("name", "pretrained", "output_stride", "width_policy", *ARCH_KEYS)
 # The image size at which MACs are matched; FLOP tables use 224.
 MATCH_IMAGE_SIZE = 224
+
+
+def backbone_config_types() -> dict[str, Any]:
+    """Each key of the ``model.backbone`` config group and the type its value must have (or
+    null, for the variant's table value): ``create_backbone``'s own arguments, then the
+    architecture overrides with their types in ``ResNeSt``."""
+    own = typing.get_type_hints(create_backbone, include_extras=True)
+    arch = typing.get_type_hints(ResNeSt.__init__, include_extras=True)
+    types = {key: own[key] for key in inspect.signature(create_backbone).parameters if key in own}
+    types.pop("overrides")
+    return {**types, **{key: arch[key] for key in ARCH_KEYS if key not in types}}
 
 
 def list_backbones() -> list[str]:
@@ -92,16 +103,13 @@ def validate_arch(arch: dict[str, Any]) -> None:
     """Raise ``ValueError`` naming the ``model.backbone`` key of the first invalid setting."""
     radix, cardinality, width = arch["radix"], arch["cardinality"], arch["bottleneck_width"]
     layers = tuple(arch["layers"])
+    for key, (bounds, default) in _annotated_bounds().items():
+        value = arch.get(key, default)
+        if not _is_int(value) or not all(bound(value) for bound in bounds):
+            rule = " and ".join(map(str, bounds))
+            raise ValueError(f"model.backbone.{key}={value!r} must be an integer {rule}.")
     checks = [
-        (
-            "radix",
-            radix >= 0,
-            "must be >= 0 (0 = plain grouped conv, 1 = SE-like, 2+ = split attention)",
-        ),
-        ("cardinality", cardinality >= 1, "must be >= 1"),
         ("bottleneck_width", width >= 1, "must be >= 1"),
-        ("stem_width", arch.get("stem_width", 32) >= 1, "must be >= 1"),
-        ("reduction_factor", arch.get("reduction_factor", 4) >= 1, "must be >= 1"),
         ("layers", len(layers) == 4 and min(layers) >= 1, "must be four positive block counts"),
         ("dropblock_prob", 0.0 <= arch.get("dropblock_prob", 0.0) < 1.0, "must be in [0, 1)"),
         ("final_drop", 0.0 <= arch.get("final_drop", 0.0) < 1.0, "must be in [0, 1)"),
@@ -139,6 +147,23 @@ def validate_arch(arch: dict[str, Any]) -> None:
                 f"by cardinality={cardinality}; change model.backbone.reduction_factor or "
                 f".cardinality."
             )
+
+
+@lru_cache(maxsize=1)
+def _annotated_bounds() -> dict[str, tuple[list[AtLeast], Any]]:
+    """The integer ranges ``ResNeSt``'s signature annotates (``radix: NonNegativeInt``), with
+    each default: the one place those rules are written."""
+    hints = typing.get_type_hints(ResNeSt.__init__, include_extras=True)
+    defaults = inspect.signature(ResNeSt.__init__).parameters
+    return {
+        key: (bounds, defaults[key].default)
+        for key, hint in hints.items()
+        if (bounds := annotated_bounds(hint))
+    }
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def flops_matched_width(arch: dict[str, Any], reference: dict[str, Any]) -> int:

@@ -15,6 +15,7 @@ from torch import nn
 
 from src.models.backbones.norm import NormFactory, make_norm_factory
 from src.models.backbones.split_attention import DropBlock2D, SplitAttentionConv2d
+from src.utils.config_types import NonNegativeInt, PositiveInt
 
 EXPANSION = 4
 STAGE_PLANES = (64, 128, 256, 512)
@@ -152,16 +153,16 @@ class ResNeSt(nn.Module):
         self,
         layers: tuple[int, int, int, int] | list[int],
         *,
-        radix: int = 2,
-        cardinality: int = 1,
+        radix: NonNegativeInt = 2,
+        cardinality: PositiveInt = 1,
         bottleneck_width: float = 64,
         round_to_groups: bool = False,
-        stem_width: int = 32,
+        stem_width: PositiveInt = 32,
         deep_stem: bool = True,
         avg_down: bool = True,
         avd: bool = True,
         avd_first: bool = False,
-        reduction_factor: int = 4,
+        reduction_factor: PositiveInt = 4,
         dropblock_prob: float = 0.0,
         final_drop: float = 0.0,
         zero_init_last: bool = False,
