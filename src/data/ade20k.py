@@ -27,7 +27,7 @@ from src.data.corrupt import check_on_corrupt
 from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import CorruptSampleError, is_image_file, read_mask, read_rgb
 from src.data.loaders import ResumableTrainData, make_loader
-from src.data.toy import has_complete_toy, make_toy_ade20k
+from src.data.toy import has_complete_toy, make_toy_ade20k, wants_toy
 from src.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -241,6 +241,7 @@ class ADE20KDataModule(ResumableTrainData, LightningDataModule):
         persistent_workers: bool = True,
         on_corrupt: str = "error",
         toy: bool = False,
+        toy_root: str | None = None,
         num_classes: int = len(ADE20K_CLASSES),
         seed: int = 0,
     ) -> None:
@@ -262,6 +263,7 @@ class ADE20KDataModule(ResumableTrainData, LightningDataModule):
         self.persistent_workers = persistent_workers
         self.on_corrupt = check_on_corrupt(on_corrupt)
         self.toy = toy
+        self.toy_root = toy_root
         self.train_transform = train_transform(
             base_size,
             crop_size,
@@ -276,10 +278,11 @@ class ADE20KDataModule(ResumableTrainData, LightningDataModule):
         self.val_set: ADE20KDataset | None = None
 
     def prepare_data(self) -> None:
-        """Generate the toy set when ``toy=True`` and ``root`` does not hold a complete one."""
-        if not self.toy:
-            return
+        """Generate the toy set where one is wanted (:func:`~src.data.toy.wants_toy`) and
+        ``root`` does not hold a complete one."""
         container = self.root.parent if self.root.name == DATASET_FOLDER else self.root
+        if not wants_toy(container, self.toy, self.toy_root):
+            return
         if not has_complete_toy(container / DATASET_FOLDER):
             make_toy_ade20k(container, num_classes=self.num_classes)
 

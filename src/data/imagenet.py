@@ -21,7 +21,7 @@ from src.data.corrupt import check_on_corrupt
 from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import IMAGE_EXTENSIONS, is_image_file, read_rgb
 from src.data.loaders import ResumableTrainData, make_loader
-from src.data.toy import has_complete_toy, make_toy_imagenet
+from src.data.toy import has_complete_toy, make_toy_imagenet, wants_toy
 from src.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -178,8 +178,7 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
 
     ``batch_size`` is per process. Batches are dicts, see :mod:`src.data.collate`.
     ``class_names`` / ``num_classes`` are read from the train/ folder names on first use,
-    so they are available before ``setup`` (with ``toy=True`` that first use generates the
-    toy set). ``num_classes``, when given, lets the model be sized from the config and is
+    so they are available before ``setup`` (for a toy set, that first use generates it). ``num_classes``, when given, lets the model be sized from the config and is
     checked against the folders in ``setup``. ``mean``/``std`` un-normalise images for visualisation. The test loader is the
     validation split, since ImageNet's test labels are not public. ``seed`` fixes the training
     order and augmentation of every epoch (see :mod:`src.data.samplers`).
@@ -206,6 +205,7 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
         persistent_workers: bool = True,
         on_corrupt: str = "error",
         toy: bool = False,
+        toy_root: str | None = None,
         num_classes: int | None = None,
         seed: int = 0,
     ) -> None:
@@ -221,6 +221,7 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
         self.persistent_workers = persistent_workers
         self.on_corrupt = check_on_corrupt(on_corrupt)
         self.toy = toy
+        self.toy_root = toy_root
         self.train_transform = train_transform(
             train_crop,
             (float(scale[0]), float(scale[1])),
@@ -263,8 +264,9 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
         return len(self.class_names)
 
     def prepare_data(self) -> None:
-        """Generate the toy set when ``toy=True`` and ``root`` does not hold a complete one."""
-        if self.toy and not has_complete_toy(self.root):
+        """Generate the toy set where one is wanted (:func:`~src.data.toy.wants_toy`) and
+        ``root`` does not hold a complete one."""
+        if wants_toy(self.root, self.toy, self.toy_root) and not has_complete_toy(self.root):
             make_toy_imagenet(self.root)
 
     def setup(self, stage: str | None = None) -> None:

@@ -58,6 +58,16 @@ TOY_TRAIN_PER_CLASS = 400
 TOY_VAL_PER_CLASS = 25
 
 
+def wants_toy(root: str | Path, toy: bool, toy_root: str | Path | None) -> bool:
+    """Whether a missing toy set is generated at ``root``: when asked for (``data.toy=true``),
+    or when ``root`` is the folder a toy preset keeps its data in (``data.toy_root``). Any
+    other root that is missing is a layout error, so a typo in ``data.root`` never fills a
+    new folder with toy images that then get trained on."""
+    if toy:
+        return True
+    return toy_root is not None and Path(root).absolute() == Path(toy_root).absolute()
+
+
 def has_complete_toy(dataset: str | Path) -> bool:
     """Whether ``dataset`` (a toy ImageNet root, or a toy ``ADEChallengeData2016`` folder)
     holds a fully written toy dataset, of any generation parameters."""

@@ -176,3 +176,17 @@ def test_toy_flag_generates_when_root_is_the_dataset_folder(tmp_path: Path) -> N
     module.setup("validate")
     assert len(module.val_set) == 24
     assert not (tmp_path / "ADEChallengeData2016" / "ADEChallengeData2016").exists()
+
+
+def test_toy_data_is_generated_at_the_toy_root_only(tmp_path: Path) -> None:
+    toy_root = tmp_path / "toy"
+    typo = tmp_path / "tyop"
+    module = _module(typo, toy_root=str(toy_root))
+    module.prepare_data()
+    with pytest.raises(FileNotFoundError, match=f"ADE20K root '{typo}' does not exist"):
+        module.setup("fit")
+    assert not typo.exists()
+    module = _module(toy_root, toy_root=str(toy_root))
+    module.prepare_data()
+    module.setup("validate")
+    assert len(module.val_set) == 24

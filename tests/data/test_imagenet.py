@@ -160,3 +160,12 @@ def test_toy_flag_generates_into_a_new_root(tmp_path: Path) -> None:
     module.prepare_data()
     module.setup("validate")
     assert module.num_classes == 8 and len(module.val_set) == 8 * TOY_VAL_PER_CLASS
+
+
+def test_a_root_other_than_the_toy_root_is_never_filled_with_toy_data(tmp_path: Path) -> None:
+    typo = tmp_path / "tyop"
+    module = _module(typo, toy_root=str(tmp_path / "toy"))
+    module.prepare_data()
+    with pytest.raises(FileNotFoundError, match=f"ImageNet root '{typo}' does not exist"):
+        module.setup("fit")
+    assert not typo.exists()
