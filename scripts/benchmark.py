@@ -1,4 +1,5 @@
-"""Throughput of the backbone, the data pipelines and the training loop, against the official code.
+"""Throughput of the backbone, the data pipelines and the training loop, against the official code,
+and the toy presets' wall time end to end.
 
     python -m scripts.benchmark                                  # every section this machine has
     python -m scripts.benchmark --sections backbone --model resnest50 --batch 8
@@ -22,7 +23,7 @@ from rich.console import Console
 from scripts.bench.timing import machine_facts, threads
 from scripts.table import Table, print_table
 
-SECTIONS = ("backbone", "data", "e2e", "cuda")
+SECTIONS = ("backbone", "data", "e2e", "presets", "cuda")
 
 
 def default_sections() -> list[str]:
@@ -60,6 +61,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--e2e-model", default="resnest14", help="backbone of the e2e section (%(default)s)")
     add("--e2e-image-size", type=int, default=64, help="e2e input size (%(default)s)")
     add("--e2e-steps", type=int, default=20, help="timed steps per e2e run (%(default)s)")
+    add(
+        "--preset-overrides",
+        nargs="*",
+        default=[],
+        help="Hydra overrides for every run of the presets section (e.g. data.root=...)",
+    )
     add("--out", type=Path, help="also write all tables to this Markdown file")
     args = parser.parse_args(argv)
     args.sections = args.sections or default_sections()
@@ -103,6 +110,10 @@ def run_section(section: str, args: argparse.Namespace) -> list[Table]:
         from scripts.bench.data import data_section
 
         return data_section(args.data_files, args.image_size, args.repeats, args.warmup)
+    if section == "presets":
+        from scripts.bench.presets import PRESET_TARGETS, presets_section
+
+        return presets_section(list(PRESET_TARGETS), args.preset_overrides)
     from scripts.bench.e2e import e2e_section
 
     return e2e_section(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +14,10 @@ CONFIG_DIR = REPO_ROOT / "configs"
 
 @dataclass
 class Run:
-    """A finished entry-point process: its output, run directory and wall time."""
+    """A finished entry-point process: its output and run directory."""
 
     output: str
     run_dir: Path
-    seconds: float
 
 
 def run_entry_point(
@@ -27,7 +25,6 @@ def run_entry_point(
 ) -> Run:
     """``python src/<script> <overrides>`` with the run directory pinned to ``run_dir``."""
     environment = {**os.environ, "RUN_DIR": str(run_dir), "WANDB_MODE": "offline", **(env or {})}
-    start = time.perf_counter()
     process = subprocess.run(
         [sys.executable, str(REPO_ROOT / "src" / script), *overrides],
         cwd=run_dir.parent,
@@ -36,10 +33,9 @@ def run_entry_point(
         text=True,
         timeout=timeout,
     )
-    seconds = time.perf_counter() - start
     output = process.stdout + process.stderr
     assert process.returncode == 0, f"{script} {' '.join(overrides)} failed:\n{output[-6000:]}"
-    return Run(output=output, run_dir=run_dir, seconds=seconds)
+    return Run(output=output, run_dir=run_dir)
 
 
 def last_logged(run_dir: Path, metric: str) -> float:

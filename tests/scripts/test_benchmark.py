@@ -84,3 +84,18 @@ def test_repeats_are_interleaved_and_failures_become_rows() -> None:
 def test_unknown_sections_are_refused(sections: str) -> None:
     with pytest.raises(SystemExit):
         main(["--sections", sections])
+
+
+def test_presets_section_runs_the_users_command_and_reports_its_metric(
+    toy_imagenet_root: Path,
+) -> None:
+    from scripts.bench.presets import presets_section
+
+    overrides = [
+        f"data.root={toy_imagenet_root}",
+        "trainer.max_epochs=1",
+        "++trainer.limit_train_batches=2",
+    ]
+    (table,) = presets_section(["toy_cls"], overrides)
+    assert table.column("preset") == ["toy_cls"] and table.column("metric") == ["val/acc1"]
+    assert float(table.column("wall s")[0]) > 0 and 0 <= float(table.column("final")[0]) <= 1

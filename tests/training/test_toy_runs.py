@@ -1,4 +1,5 @@
-"""The toy presets train to a useful model on CPU, as the README's first command promises."""
+"""The toy presets train to a useful model on CPU, as the README's first command promises
+(their wall time is the benchmark's: ``python -m scripts.benchmark --sections presets``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import torch
 from tests.helpers import Run, last_logged, run_entry_point
 
 QUIET = ["extras.print_config=false"]
-TIME_LIMIT_SECONDS = 180
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +29,9 @@ def toy_seg_run(toy_ade20k_root: Path, tmp_path_factory: pytest.TempPathFactory)
     )
 
 
-def test_toy_classification_learns_in_under_three_minutes(toy_cls_run: Run) -> None:
+def test_toy_classification_learns(toy_cls_run: Run) -> None:
+    # how long it takes is measured by `python -m scripts.benchmark --sections presets`
     assert last_logged(toy_cls_run.run_dir, "val/acc1") >= 0.9  # chance: 1/8
-    assert toy_cls_run.seconds < TIME_LIMIT_SECONDS
 
 
 def test_toy_classification_writes_checkpoints_config_and_plot(toy_cls_run: Run) -> None:
@@ -58,9 +58,8 @@ def test_eval_prints_a_metrics_table_for_the_checkpoint(
     assert "evaluation" in result.output and "val/acc1" in result.output
 
 
-def test_toy_segmentation_learns_in_under_three_minutes(toy_seg_run: Run) -> None:
+def test_toy_segmentation_learns(toy_seg_run: Run) -> None:
     assert last_logged(toy_seg_run.run_dir, "val/miou") >= 0.6
-    assert toy_seg_run.seconds < TIME_LIMIT_SECONDS
     samples = sorted((toy_seg_run.run_dir / "val_samples").glob("*.png"))
     assert samples, "validation samples (image | ground truth | prediction) were not written"
 
