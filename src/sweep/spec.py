@@ -1,23 +1,29 @@
 """A W&B sweep file, checked, and the command line W&B's agent would run for given values.
 
-The command is built with wandb's own builder (``create_sweep_command`` and
-``create_sweep_command_args``), so the offline engine and the tests run exactly what an agent
-would; only ``${interpreter}`` differs: the agent looks up ``python`` on PATH, the offline
-engine uses the interpreter it runs in.
+The command is built by expanding the macros W&B documents for a sweep file's ``command:``
+(``${env}``, ``${interpreter}``, ``${program}``, ``${args}``, ``${args_no_hyphens}``,
+``${args_no_boolean_flags}``, ``${args_json}``, ``${args_append_hydra}``,
+``${args_override_hydra}`` and ``${envvar:NAME}``) the way the agent does, so the offline
+engine runs what an agent would (the tests compare with wandb's own builder). Only
+``${interpreter}`` differs: the agent looks up ``python`` on PATH, the offline engine uses the
+interpreter it runs in.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
 
 METHODS = ("grid", "random", "bayes")
 GOALS = ("maximize", "minimize")
 ENV_COMMAND = "/usr/bin/env"  # what the agent puts for ${env}
+ENVVAR_MACRO = re.compile(r"\$\{envvar:([A-Z0-9_]*)\}")  # an unset variable stays its name
 
 
 class SweepFileError(ValueError):
@@ -90,15 +96,38 @@ def build_command(
 ) -> list[str]:
     """The argv for a run with ``values`` (every parameter, in file order), then ``extra``."""
     ordered = {name: values[name] for name in spec.parameters if name in values}
-    macros = create_sweep_command_args({"args": {k: {"value": v} for k, v in ordered.items()}})
-    macros.update(env=[ENV_COMMAND], interpreter=[interpreter], program=[spec.program])
+    macros = {
+        **argument_macros(ordered),
+        "env": [ENV_COMMAND],
+        "interpreter": [interpreter],
+        "program": [spec.program],
+    }
     argv: list[str] = []
-    for token in create_sweep_command(list(spec.command)):
+    for chunk in spec.command:
+        token = ENVVAR_MACRO.sub(lambda m: os.environ.get(m.group(1), m.group(1)), str(chunk))
         if token.startswith("${") and token.endswith("}"):
             name = token[2:-1]
-            if name not in macros or not isinstance(macros[name], list):
+            if name not in macros:
                 raise SweepFileError(f"{spec.path}: command macro {token} is not supported here")
             argv += macros[name]
         else:
             argv.append(token)
     return argv + list(extra or [])
+
+
+def argument_macros(values: dict[str, Any]) -> dict[str, list[str]]:
+    """The parameter macros of a sweep command for one run's ``values``, as the agent writes
+    them (``name=value`` with Python's ``str`` of the value; ``None`` becomes ``"None"``)."""
+    pairs = [f"{name}={value}" for name, value in values.items()]
+    return {
+        "args": [f"--{pair}" for pair in pairs],
+        "args_no_hyphens": pairs,
+        "args_append_hydra": [f"+{pair}" for pair in pairs],
+        "args_override_hydra": [f"++{pair}" for pair in pairs],
+        "args_no_boolean_flags": [
+            f"--{name}" if value is True else f"--{name}={value}"
+            for name, value in values.items()
+            if value is not False
+        ],
+        "args_json": [json.dumps(values)],
+    }

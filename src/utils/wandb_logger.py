@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import configparser
 import logging
+import netrc
 import os
 import secrets
 import urllib.error
@@ -24,12 +25,11 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 import wandb
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from wandb.errors import AuthenticationError
-from wandb.sdk.lib.wbauth.wbnetrc import read_netrc_auth
 
 from src.utils.run_identity import read_run_record, record_wandb_run_id
 
@@ -99,8 +99,8 @@ def offline_reason(timeout: float) -> str | None:
         return None  # offline or disabled by the user
     base_url = server_url()
     try:
-        saved_key = read_netrc_auth(host=base_url)  # where `wandb login` puts it
-    except AuthenticationError as error:
+        saved_key = netrc_api_key(base_url)  # where `wandb login` puts it
+    except (netrc.NetrcParseError, OSError) as error:
         return (
             f"the saved API key for {base_url} is unusable ({error}); run `wandb login --relogin`"
         )
@@ -110,6 +110,16 @@ def offline_reason(timeout: float) -> str | None:
     if not reachable(base_url, timeout):
         return f"the W&B server {base_url} did not answer within {timeout:g} s"
     return None
+
+
+def netrc_api_key(base_url: str) -> str | None:
+    """The API key ``wandb login`` saved for ``base_url``'s host in the netrc file (``$NETRC``,
+    else ``~/.netrc``), or None."""
+    path = Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+    if not path.is_file():
+        return None
+    credentials = netrc.netrc(path).authenticators(urlparse(base_url).hostname or "")
+    return credentials[2] if credentials else None
 
 
 def server_url() -> str:
