@@ -5,20 +5,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from src.data.collate import IGNORE_INDEX
+
 IGNORE_COLOUR = (0, 0, 0)
 
 
 def palette(num_classes: int, seed: int = 7) -> np.ndarray:
-    """A fixed, well-spread colour per class (num_classes x 3, uint8); index 255 is black."""
+    """A fixed, well-spread colour per class (num_classes x 3, uint8); the ignore index is black."""
     rng = np.random.default_rng(seed)
     colours = rng.integers(40, 256, size=(256, 3), dtype=np.uint8)
-    colours[255] = IGNORE_COLOUR
+    colours[IGNORE_INDEX] = IGNORE_COLOUR
     return colours[: max(num_classes, 256)]
 
 
 def colorize(mask: np.ndarray, num_classes: int) -> np.ndarray:
-    """H x W labels (255 = ignore) -> H x W x 3 uint8 colours."""
-    return palette(num_classes)[mask.astype(np.int64).clip(0, 255)]
+    """H x W labels (``IGNORE_INDEX`` = ignore) -> H x W x 3 uint8 colours."""
+    return palette(num_classes)[mask.astype(np.int64).clip(0, IGNORE_INDEX)]
 
 
 def overlay(
@@ -27,7 +29,7 @@ def overlay(
     """The colourised mask blended over the RGB image (ignored pixels show the image)."""
     colours = colorize(mask, num_classes).astype(np.float32)
     blended = image.astype(np.float32) * (1 - alpha) + colours * alpha
-    keep = (mask == 255)[..., None]
+    keep = (mask == IGNORE_INDEX)[..., None]
     return np.where(keep, image, blended).astype(np.uint8)
 
 

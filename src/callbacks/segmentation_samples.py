@@ -14,6 +14,7 @@ import numpy as np
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
+from src.data.collate import IGNORE_INDEX
 from src.visualization import denormalize, side_by_side
 
 
@@ -81,7 +82,7 @@ class SegmentationSamples(Callback):
         import wandb
 
         names = getattr(trainer.datamodule, "class_names", None) or []
-        labels = {index: name for index, name in enumerate(names)} | {255: "ignore"}
+        labels = {index: name for index, name in enumerate(names)} | {IGNORE_INDEX: "ignore"}
         return [
             wandb.Image(
                 image,

@@ -19,6 +19,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from src.data.collate import IGNORE_INDEX
+
 
 class SegmentationMetrics(Metric):
     """Pixel accuracy and IoU (per class, mmsegmentation and PyTorch-Encoding means).
@@ -34,14 +36,14 @@ class SegmentationMetrics(Metric):
     higher_is_better = True
     full_state_update = False
 
-    def __init__(self, num_classes: int, ignore_index: int = 255, **kwargs) -> None:
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX, **kwargs) -> None:
         super().__init__(**kwargs)
         if num_classes < 1:
             raise ValueError(f"num_classes={num_classes} must be at least 1.")
         if 0 <= ignore_index < num_classes:
             raise ValueError(
                 f"ignore_index={ignore_index} is a valid class id for num_classes={num_classes}; "
-                "use a label outside [0, num_classes), e.g. 255."
+                f"use a label outside [0, num_classes), e.g. {IGNORE_INDEX}."
             )
         self.num_classes = num_classes
         self.ignore_index = ignore_index

@@ -14,6 +14,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
+from src.data.collate import IGNORE_INDEX
 from src.metrics.report import format_iou_table
 from src.metrics.segmentation import SegmentationMetrics
 from src.models.backbones import backbone_from_config
@@ -35,7 +36,7 @@ HeadFactory = Callable[..., nn.Module]
 
 
 class SegmentationModule(LightningModule):
-    """Cross-entropy (ignore 255) + weighted auxiliary loss; SGD, heads at ``head_lr_mult`` x LR,
+    """Cross-entropy (ignoring ``ignore_index``) + weighted auxiliary loss; SGD, heads at ``head_lr_mult`` x LR,
     poly schedule per iteration; dataset-level pixAcc / mIoU from one confusion matrix.
 
     ``decode_head`` and ``aux_head`` are partially-applied head classes (Hydra ``_partial_``):
@@ -53,7 +54,7 @@ class SegmentationModule(LightningModule):
         aux_head: HeadFactory | None = None,
         aux_weight: float = 0.2,
         align_corners: bool = False,
-        ignore_index: int = 255,
+        ignore_index: int = IGNORE_INDEX,
         lr: float = 0.004,
         lr_reference_batch: int = 16,
         head_lr_mult: float = 10.0,
