@@ -13,6 +13,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from src.models.backbones import backbone_from_config
+from src.models.backbones.pretrained import LoadedWeights
 from src.models.mixing import mix_batch, soft_cross_entropy
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import step_scheduler, warmup_cosine
@@ -55,6 +56,11 @@ class ClassificationModule(LightningModule):
         # different numbers of batches, and Lightning's synced mean then divides by an integer
         # batch count averaged (and rounded) across processes.
         self.val_loss = MeanMetric()
+
+    @property
+    def pretrained_cfg(self) -> LoadedWeights | None:
+        """What the backbone was initialised from; the ImageNet datamodule follows its protocol."""
+        return self.backbone.pretrained_cfg
 
     def configure_model(self) -> None:
         if self.hparams.channels_last:
