@@ -16,6 +16,7 @@ from src.utils.git import git_commit
 from src.utils.instantiate import instantiate_group
 from src.utils.report import print_metrics
 from src.utils.run_config import hydra_choices, print_config_tree, save_run_config
+from src.utils.weights_report import check_something_to_evaluate, print_released_weights_report
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,9 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Validate ``cfg.ckpt_path`` on the validation split and print the metrics table."""
+    """Validate ``cfg.ckpt_path`` (or, when null, the pretrained weights the model was built
+    with) on the validation split and print the metrics table."""
+    check_something_to_evaluate(cfg)
     prepare(cfg)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
@@ -96,4 +99,6 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     metrics = scalar_metrics(results[0]) if results else {}
     log.info("Evaluated %s", cfg.ckpt_path)
     print_metrics(metrics, title="evaluation")
+    if not cfg.ckpt_path:
+        print_released_weights_report(model, datamodule, metrics)
     return metrics

@@ -222,12 +222,12 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         verify_hash(path, match["prefix"])
     kind = file_kind(path)
     if kind == "safetensors":
-        from safetensors import SafetensorsError
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
             return load_file(path)
-        except (SafetensorsError, OSError) as error:
+        except (SafetensorError, OSError) as error:
             raise PretrainedWeightsError(
                 f"could not read safetensors file {path}: {error}. The file is truncated or "
                 f"corrupt; download it again."

@@ -1,0 +1,116 @@
+"""Evaluating released weights with the documented command: no Lightning checkpoint, the
+weights' own protocol, and a table of measured beside reported accuracy."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from PIL import Image
+from safetensors.torch import save_file
+
+from src.models.backbones import VARIANTS, create_backbone
+from src.utils.weights_report import check_something_to_evaluate
+from tests.data.test_eval_protocol import pil_ecenter_crop, pil_to_normalised, smooth_image
+from tests.helpers import CONFIG_DIR, run_entry_point
+
+CLASSES = ("n01440764", "n01443537")
+# (height, width) of each class's validation images: landscape, portrait, odd sizes
+VAL_SHAPES = ((75, 100), (120, 90), (97, 131))
+
+
+def tiny_imagenet_tree(root: Path) -> list[tuple[Path, int]]:
+    """``root/{train,val}/<wnid>/*.JPEG`` with a few validation images of several shapes."""
+    samples = []
+    for label, wnid in enumerate(CLASSES):
+        for split, shapes in (("train", VAL_SHAPES[:1]), ("val", VAL_SHAPES)):
+            folder = root / split / wnid
+            folder.mkdir(parents=True)
+            for index, (height, width) in enumerate(shapes):
+                path = folder / f"{wnid}_{index}.JPEG"
+                rgb = smooth_image(height, width, seed=label * 10 + index)
+                cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                if split == "val":
+                    samples.append((path, label))
+    return samples
+
+
+@pytest.fixture(scope="module")
+def released_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list]:
+    """A tiny ImageNet tree and a weights folder holding 'resnest50' weights (random, 2 classes)
+    under the name of its Hugging Face Hub copy."""
+    root = tmp_path_factory.mktemp("released")
+    samples = tiny_imagenet_tree(root / "imagenet")
+    weights_dir = root / "weights"
+    weights_dir.mkdir()
+    torch.manual_seed(0)
+    model = create_backbone("resnest50", num_classes=len(CLASSES))
+    for module in model.modules():  # BN statistics that make the logits differ per image
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 1.5)
+    save_file(model.state_dict(), weights_dir / "resnest50d.in1k.safetensors")
+    return root, weights_dir, samples
+
+
+def expected_top1(weights_dir: Path, samples: list[tuple[Path, int]]) -> float:
+    """Top-1 of the saved weights under a PIL implementation of the official protocol."""
+    model = create_backbone(
+        "resnest50", num_classes=len(CLASSES), pretrained=str(weights_dir)
+    ).eval()
+    crop = VARIANTS["resnest50"].pretrained.eval_crop
+    images = [
+        pil_to_normalised(pil_ecenter_crop(Image.open(p).convert("RGB"), crop)[0])
+        for p, _ in samples
+    ]
+    with torch.no_grad():
+        predictions = model(torch.stack(images)).argmax(1)
+    labels = torch.tensor([label for _, label in samples])
+    return 100 * (predictions == labels).float().mean().item()
+
+
+def test_released_weights_evaluate_with_their_protocol_and_no_checkpoint(
+    released_setup: tuple[Path, Path, list], tmp_path: Path
+) -> None:
+    root, weights_dir, samples = released_setup
+    result = run_entry_point(
+        "eval.py",
+        [
+            "experiment=imagenet_eval",
+            "model.backbone.name=resnest50",
+            "model.backbone.pretrained=true",
+            f"data.root={root / 'imagenet'}",
+            "data.num_classes=2",
+            "data.num_workers=0",
+            "data.batch_size=4",
+            "trainer.accelerator=cpu",
+            "extras.print_config=false",
+        ],
+        tmp_path / "eval",
+        env={"RESNEST_WEIGHTS_DIR": str(weights_dir)},
+    )
+    output = re.sub(r"\s+", " ", result.output)
+    assert "resnest50: released weights evaluated" in output
+    assert "protocol used: crop 224 (crop_then_resize: centred 0.875 of the short side" in output
+    assert "bicubic, ImageNet mean/std" in output
+    assert "local weights directory ($RESNEST_WEIGHTS_DIR)" in output
+    assert "reported by official ResNeSt README" in output
+    row = re.search(r"top-1 \(%\) │ ([\d.]+) │ ([\d.]+)", output)
+    assert row, result.output[-3000:]
+    assert float(row[2]) == pytest.approx(81.03)
+    assert float(row[1]) == pytest.approx(expected_top1(weights_dir, samples), abs=0.01)
+
+
+def test_eval_without_checkpoint_or_pretrained_weights_says_what_to_set() -> None:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("eval", overrides=["experiment=toy_cls", "ckpt_path=null"])
+    with pytest.raises(ValueError, match=r"ckpt_path is null .* model\.backbone\.pretrained=true"):
+        check_something_to_evaluate(cfg)
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("eval", overrides=["experiment=imagenet_eval"])
+    check_something_to_evaluate(cfg)  # released weights: nothing missing
+    assert cfg.model.backbone.pretrained is True and cfg.ckpt_path is None
