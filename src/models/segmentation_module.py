@@ -20,6 +20,7 @@ from src.models.backbones import backbone_from_config
 from src.models.inference import InferenceConfig, segment
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import poly, step_scheduler
+from src.models.segmentation_weights import load_segmentation_weights
 from src.models.segmentor import Segmentor
 from src.models.steps import empty_step_loss, is_empty, log_loss, log_skipped
 
@@ -33,7 +34,9 @@ class SegmentationModule(LightningModule):
     ``decode_head`` and ``aux_head`` are partially-applied head classes (Hydra ``_partial_``):
     this module supplies ``in_channels`` from the backbone's ``feature_info`` and
     ``num_classes``. ``lr`` is for ``lr_reference_batch`` images (16 in PyTorch-Encoding) and
-    follows the global batch linearly. ``inference`` picks how validation predicts (whole image,
+    follows the global batch linearly. ``pretrained`` initialises the whole model (backbone and
+    heads) from a weights file: this project's checkpoint or a PyTorch-Encoding zoo / training
+    file (see :mod:`src.models.segmentation_weights`). ``inference`` picks how validation predicts (whole image,
     sliding window, multi-scale + flip), see :class:`src.models.inference.InferenceConfig`.
     """
 
@@ -57,9 +60,12 @@ class SegmentationModule(LightningModule):
         inference: dict[str, Any] | None = None,
         channels_last: bool = False,
         compile: bool = False,
+        pretrained: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["decode_head", "aux_head"])
+        if pretrained:  # the whole model comes from the file: no ImageNet backbone weights
+            backbone = {**backbone, "pretrained": None}
         encoder = backbone_from_config(backbone, num_classes=0)
         channels = [info["num_chs"] for info in encoder.feature_info]
         decoder = decode_head(in_channels=channels[-1], num_classes=num_classes)
@@ -67,6 +73,8 @@ class SegmentationModule(LightningModule):
             aux_head(in_channels=channels[-2], num_classes=num_classes) if aux_head else None
         )
         self.model = Segmentor(encoder, decoder, auxiliary, align_corners=align_corners)
+        if pretrained:
+            load_segmentation_weights(self.model, pretrained)
         self.inference = InferenceConfig(**(inference or {}), align_corners=align_corners)
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index)
 

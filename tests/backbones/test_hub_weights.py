@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 from src.models.backbones import VARIANTS, create_backbone
 from src.models.backbones.pretrained import WEIGHTS_DIR_ENV, PretrainedWeightsError
 from src.models.backbones.variants import HF_FILE, PretrainedInfo
+from tests.oracles.randomise import randomise_batchnorm
 from tests.oracles.torchvision_placeholder import install
 
 install()
@@ -33,23 +34,6 @@ SNAPSHOT = "0" * 40
 
 def timm_name(name: str) -> str:
     return VARIANTS[name].pretrained.hf_hub_id.split("/")[1].split(".")[0]
-
-
-def randomised(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Random BatchNorm affine parameters and statistics on top of the model's random init (timm
-    zero-initialises the last BN of each block, which would hide the residual branches)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                for tensor, low, high in (
-                    (module.weight, 0.5, 1.5),
-                    (module.bias, -0.1, 0.1),
-                    (module.running_mean, -0.1, 0.1),
-                    (module.running_var, 0.5, 1.5),
-                ):
-                    tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
-    return model.eval()
 
 
 def put_in_hub_cache(cache: Path, repo_id: str, tensors: dict[str, torch.Tensor]) -> Path:
@@ -100,7 +84,7 @@ def test_every_hub_copy_has_a_timm_model_with_the_official_keys() -> None:
 def test_timm_hub_file_loads_through_hf_hub_and_gives_timms_outputs(
     name: str, hub_cache: Path, no_release_download: list[str]
 ) -> None:
-    oracle = randomised(timm.create_model(timm_name(name)), seed=len(name))
+    oracle = randomise_batchnorm(timm.create_model(timm_name(name)), seed=len(name))
     repo_id = VARIANTS[name].pretrained.hf_hub_id
     put_in_hub_cache(hub_cache, repo_id, oracle.state_dict())
     ours = create_backbone(name, pretrained=f"hf-hub:{repo_id}").eval()
@@ -119,7 +103,7 @@ def test_timm_hub_file_loads_through_hf_hub_and_gives_timms_outputs(
 
 @pytest.fixture(scope="module")
 def small_weights() -> dict[str, torch.Tensor]:
-    return randomised(create_backbone("resnest14"), seed=3).state_dict()
+    return randomise_batchnorm(create_backbone("resnest14"), seed=3).state_dict()
 
 
 def test_local_weights_directory_comes_first(

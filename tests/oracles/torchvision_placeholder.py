@@ -28,13 +28,20 @@ class _Placeholder(type):
     def __getattr__(cls, attribute: str) -> type:
         if attribute.startswith("__"):
             raise AttributeError(attribute)
-        value = _Placeholder(attribute, (), {"__call__": _refuse_call})
+        value = _Placeholder(attribute, (), _PLACEHOLDER_METHODS)
         setattr(cls, attribute, value)
         return value
 
 
+def _accept(self: object, *args: object, **kwargs: object) -> None:
+    """Placeholders can be built with any arguments (oracles build transforms at import)."""
+
+
 def _refuse_call(self: object, *args: object, **kwargs: object) -> None:
     raise RuntimeError(f"torchvision placeholder {type(self).__name__} was called by an oracle")
+
+
+_PLACEHOLDER_METHODS = {"__init__": _accept, "__call__": _refuse_call}
 
 
 class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -52,7 +59,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 return STAR_EXPORTS.get(_module, [])
             if name.startswith("__"):
                 raise AttributeError(name)
-            value = _Placeholder(name, (), {"__call__": _refuse_call})
+            value = _Placeholder(name, (), _PLACEHOLDER_METHODS)
             setattr(module, name, value)
             return value
 

@@ -61,20 +61,26 @@ class LoadedWeights:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+    return _digest(path, "sha256")
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def verify_hash(path: Path, expected_prefix: str) -> None:
-    actual = sha256_of(path)
+def verify_hash(path: Path, expected_prefix: str, algorithm: str = "sha256") -> None:
+    """Raise unless the file's digest (SHA-256, or e.g. ``sha1`` for PyTorch-Encoding's zoo
+    files) starts with ``expected_prefix``."""
+    actual = sha256_of(path) if algorithm == "sha256" else _digest(path, algorithm)
     if not actual.startswith(expected_prefix):
         raise PretrainedWeightsError(
-            f"checkpoint {path} has SHA-256 {actual[:12]}…, expected a hash starting with "
+            f"checkpoint {path} has {algorithm.upper()} {actual[:12]}…, expected a hash starting with "
             f"{expected_prefix}: the file is corrupt or not the official one. Delete it to "
-            f"download it again, or pass model.backbone.pretrained=/path/to/your.pth."
+            f"download it again, or pass the path of the right file."
         )
 
 
@@ -210,15 +216,18 @@ def resolve_weights(
     return path, "local file", info
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Read a state dict from a ``.pth``/``.pt``/``.bin`` or ``.safetensors`` file, running no code."""
+def read_state_dict(path: Path, check_name_hash: bool = True) -> dict[str, torch.Tensor]:
+    """Read a state dict from a ``.pth``/``.pt``/``.bin`` or ``.safetensors`` file, running no code.
+
+    A name ending in ``-<hex>.pth`` is checked as a SHA-256 prefix (the official release's
+    naming) unless ``check_name_hash`` is False (the caller checked it another way)."""
     if not path.is_file():
         raise PretrainedWeightsError(
             f"pretrained file {path} does not exist; set model.backbone.pretrained to an existing "
             f"weights file, to true for the released weights, or to null."
         )
     match = _HASHED_NAME.search(path.name)
-    if match:
+    if match and check_name_hash:
         verify_hash(path, match["prefix"])
     kind = file_kind(path)
     if kind == "safetensors":
