@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
-from src.metrics.report import format_iou_table
+from src.metrics.report import format_iou_table, format_summary_table
 from src.metrics.segmentation import SegmentationMetrics
 from src.models.backbones import backbone_from_config
 from src.models.inference import InferenceConfig, segment
@@ -109,8 +109,8 @@ class SegmentationModule(LightningModule):
     ) -> dict[str, torch.Tensor] | None:
         if is_empty(batch):
             return None
-        probabilities = segment(self, batch["image"], self.hparams.num_classes, self.inference)
-        prediction = probabilities.argmax(dim=1)
+        scores = segment(self, batch["image"], self.hparams.num_classes, self.inference)
+        prediction = scores.argmax(dim=1)
         self.val_metrics.update(prediction, batch["target"])
         return {"prediction": prediction}
 
@@ -121,6 +121,7 @@ class SegmentationModule(LightningModule):
             self.log(f"val/{name}", results[name], prog_bar=name == "miou", sync_dist=False)
         if self.trainer.state.fn == TrainerFn.VALIDATING and self.trainer.is_global_zero:
             self.report_per_class(results["iou_per_class"].cpu())
+            rich.print(format_summary_table(results))
 
     def report_per_class(self, iou_per_class: torch.Tensor) -> None:
         """Per-class IoU as a console table, and as a table in W&B when it is logging.
