@@ -32,7 +32,7 @@ ADE20K_ROWS = [row for row in ROWS if "ade20k_eval" in row[1]]
 
 
 def compose_eval(command: str) -> DictConfig:
-    """The config ``command`` gives ``src/eval.py`` (paths as if run from the project root)."""
+    """The config ``command`` gives ``src/eval.py``, checked as the entry point checks it."""
     words = shlex.split(command)
     assert words[:2] == ["python", "src/eval.py"], command
     os.environ.setdefault("PROJECT_ROOT", str(REPO_ROOT))
@@ -41,6 +41,8 @@ def compose_eval(command: str) -> DictConfig:
     HydraConfig.instance().set_config(cfg)  # what ${hydra:...} in paths resolves against
     cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     OmegaConf.resolve(cfg)
+    validate_config(cfg)  # every key accepted by the signature it feeds
+    check_something_to_evaluate(cfg)  # weights to evaluate without a checkpoint
     return cfg
 
 
@@ -59,8 +61,6 @@ def test_imagenet_command_composes_with_the_weights_and_their_figure(
     name: str, command: str, figures: str
 ) -> None:
     cfg = compose_eval(command)
-    validate_config(cfg)
-    check_something_to_evaluate(cfg)
     assert cfg.ckpt_path is None and cfg.model.backbone.pretrained is True
     assert cfg.model.backbone.name == name
     info = VARIANTS[name].pretrained
@@ -77,8 +77,6 @@ def test_ade20k_command_composes_their_model_and_protocol(
     name: str, command: str, figures: str
 ) -> None:
     cfg = compose_eval(command)
-    validate_config(cfg)
-    check_something_to_evaluate(cfg)
     found = zoo_entry(Path(cfg.model.pretrained))
     assert found is not None and found[0] == name
     zoo = found[1]
