@@ -3,6 +3,7 @@ result compares with the reported figure."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,8 @@ from rich.table import Table
 
 from src.models.backbones.pretrained import LoadedWeights
 from src.models.backbones.variants import EvalProtocol
+
+log = logging.getLogger(__name__)
 
 
 def check_something_to_evaluate(cfg: DictConfig) -> None:
@@ -32,12 +35,13 @@ def check_something_to_evaluate(cfg: DictConfig) -> None:
 def released_weights_table(
     weights: LoadedWeights, protocol: EvalProtocol | None, metrics: Mapping[str, float]
 ) -> Table:
-    """Top-1 / top-5 measured here beside the reported figures, with the protocol used."""
+    """Top-1 / top-5 measured here beside the reported figures, then what was loaded and the
+    protocol of each column."""
     info = weights.info
     table = Table(title=f"{weights.name}: released weights evaluated")
     table.add_column("")
-    table.add_column("measured", justify="right")
-    table.add_column("reported", justify="right")
+    table.add_column("measured here", justify="right", overflow="fold")
+    table.add_column("reported", justify="right", overflow="fold")
     for label, key, reported in (
         ("top-1 (%)", "val/acc1", info.top1 if info else None),
         ("top-5 (%)", "val/acc5", info.top5 if info else None),
@@ -48,16 +52,16 @@ def released_weights_table(
             "—" if measured is None else f"{100 * measured:.2f}",
             "—" if reported is None else f"{reported:.2f}",
         )
-    table.caption = "\n".join(
-        [
-            f"weights: {weights.path} ({weights.source}), sha256 {weights.sha256[:12]}",
-            f"protocol used: {protocol.describe() if protocol else 'not recorded'}",
-            f"protocol of the reported figure: {info.protocol.describe()}; reported by "
-            f"{info.reported_by}"
-            if info
-            else "no reported figure for these weights",
-        ]
+    table.add_section()
+    table.add_row(
+        "protocol",
+        protocol.describe() if protocol else "not recorded",
+        info.protocol.describe() if info else "—",
     )
+    table.add_row(
+        "weights", f"{weights.path} ({weights.source})", info.reported_by if info else "—"
+    )
+    table.add_row("sha256", weights.sha256[:16], "")
     return table
 
 
@@ -71,3 +75,11 @@ def print_released_weights_report(
         return
     protocol = getattr(datamodule, "eval_protocol", None)
     rich.print(released_weights_table(weights, protocol, metrics))
+    log.info(
+        "Evaluated %s from %s (%s) with protocol: %s. Reported figure measured with: %s",
+        weights.name,
+        weights.path,
+        weights.source,
+        protocol.describe() if protocol else "not recorded",
+        weights.info.protocol.describe() if weights.info else "no reported figure",
+    )

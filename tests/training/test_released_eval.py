@@ -93,13 +93,14 @@ def test_released_weights_evaluate_with_their_protocol_and_no_checkpoint(
         tmp_path / "eval",
         env={"RESNEST_WEIGHTS_DIR": str(weights_dir)},
     )
-    output = re.sub(r"\s+", " ", result.output)
+    output = result.output
     assert "resnest50: released weights evaluated" in output
-    assert "protocol used: crop 224 (crop_then_resize: centred 0.875 of the short side" in output
-    assert "bicubic, ImageNet mean/std" in output
-    assert "local weights directory ($RESNEST_WEIGHTS_DIR)" in output
-    assert "reported by official ResNeSt README" in output
-    row = re.search(r"top-1 \(%\) │ ([\d.]+) │ ([\d.]+)", output)
+    line = next(line for line in output.splitlines() if "Evaluated resnest50 from" in line)
+    assert "(local weights directory ($RESNEST_WEIGHTS_DIR))" in line
+    protocol = "crop 224 (crop_then_resize: ECenterCrop, centred 0.875 of the short side resized "
+    assert f"with protocol: {protocol}to 224), bicubic, ImageNet mean/std." in line
+    assert "official ResNeSt README" in output
+    row = re.search(r"top-1 \(%\) │ +([\d.]+) │ +([\d.]+)", output)
     assert row, result.output[-3000:]
     assert float(row[2]) == pytest.approx(81.03)
     assert float(row[1]) == pytest.approx(expected_top1(weights_dir, samples), abs=0.01)

@@ -50,7 +50,9 @@ class EvalProtocol:
     def describe(self) -> str:
         """One line for tables and logs, e.g. ``crop 416: centred 0.929 of the short side ...``."""
         if self.rule == "crop_then_resize":
-            how = f"centred {self.crop_pct:.3f} of the short side resized to {self.crop}"
+            how = (
+                f"ECenterCrop, centred {self.crop_pct:.3f} of the short side resized to {self.crop}"
+            )
         else:
             how = f"short side resized to {round(self.crop / self.crop_pct)}, centre {self.crop}"
         stats = (
