@@ -94,6 +94,15 @@ class InferenceConfig:
         elif self.mode == "slide":
             _check_window(self.crop_size, self.stride)
 
+    def describe(self) -> str:
+        """One line for result tables, e.g. ``pytorch_encoding, scales 0.5-1.75 x 520, ...``."""
+        low, high = min(self.scales), max(self.scales)
+        scales = f"scale {low:g}" if low == high else f"scales {low:g}-{high:g}"
+        size = f"x {self.base_size}" if self.base_size else "x own size"
+        windowed = self.combine == "pytorch_encoding" or self.mode == "slide"
+        windows = f", crop {self.crop_size}, stride {self.stride}" if windowed else ""
+        return f"{self.combine}, {scales} {size}{windows}, {'flip' if self.flip else 'no flip'}"
+
 
 def _check_window(crop_size: int | None, stride: int | None) -> None:
     if crop_size is None or stride is None:

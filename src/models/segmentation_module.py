@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import rich
@@ -21,6 +22,7 @@ from src.models.inference import InferenceConfig, segment
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import poly, step_scheduler
 from src.models.segmentation_weights import load_segmentation_weights
+from src.models.segmentation_zoo import zoo_entry
 from src.models.segmentor import Segmentor
 from src.models.steps import empty_step_loss, is_empty, log_loss, log_skipped
 
@@ -75,6 +77,8 @@ class SegmentationModule(LightningModule):
         self.model = Segmentor(encoder, decoder, auxiliary, align_corners=align_corners)
         if pretrained:
             load_segmentation_weights(self.model, pretrained)
+        # the zoo model the weights are (with its reported figures), for the evaluation report
+        self.pretrained_zoo = zoo_entry(Path(pretrained)) if pretrained else None
         self.inference = InferenceConfig(**(inference or {}), align_corners=align_corners)
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index)
 

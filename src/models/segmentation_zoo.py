@@ -35,6 +35,9 @@ SEGMENTATION_ZOO: dict[str, ZooModel] = {
     "deeplab_resnest269_ade": ZooModel("resnest269", "deeplabv3", "0074dd10", 82.62, 47.60),
 }
 
+# How the zoo's figures were measured (PyTorch-Encoding's MultiEvalModule).
+ZOO_PROTOCOL = "pytorch_encoding, scales 0.5-1.75 x 520, crop 480, stride 320, flip"
+
 _ZOO_FILE = re.compile(r"^(?P<name>[a-z0-9_]+)-(?P<sha1>[0-9a-f]{8})\.pth$")
 
 

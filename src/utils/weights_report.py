@@ -14,6 +14,8 @@ from rich.table import Table
 
 from src.models.backbones.pretrained import LoadedWeights
 from src.models.backbones.variants import EvalProtocol
+from src.models.inference import InferenceConfig
+from src.models.segmentation_zoo import ZOO_PROTOCOL, ZooModel
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +67,37 @@ def released_weights_table(
     return table
 
 
+def zoo_model_table(
+    name: str, zoo: ZooModel, inference: InferenceConfig, metrics: Mapping[str, float]
+) -> Table:
+    """pixAcc / mIoU measured here beside the PyTorch-Encoding zoo's, with the protocol used."""
+    table = Table(title=f"{name}: released weights evaluated")
+    table.add_column("")
+    table.add_column("measured here", justify="right", overflow="fold")
+    table.add_column("reported", justify="right", overflow="fold")
+    for label, key, reported in (
+        ("pixAcc (%)", "val/pixacc", zoo.pixacc),
+        ("mIoU, all 150 classes (%)", "val/miou_all", zoo.miou),
+    ):
+        measured = metrics.get(key)
+        table.add_row(
+            label, "—" if measured is None else f"{100 * measured:.2f}", f"{reported:.2f}"
+        )
+    table.add_section()
+    table.add_row("protocol", inference.describe(), ZOO_PROTOCOL)
+    return table
+
+
 @rank_zero_only
 def print_released_weights_report(
     model: Any, datamodule: Any, metrics: Mapping[str, float]
 ) -> None:
-    """Print :func:`released_weights_table` when ``model`` was built from released weights."""
+    """Print :func:`released_weights_table` (or :func:`zoo_model_table` for a PyTorch-Encoding
+    zoo file) when ``model`` was built from released weights."""
+    zoo = getattr(model, "pretrained_zoo", None)
+    if zoo is not None:
+        rich.print(zoo_model_table(*zoo, model.inference, metrics))
+        return
     weights = getattr(model, "pretrained_cfg", None)
     if weights is None:
         return

@@ -24,6 +24,7 @@ from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.metrics.segmentation import SegmentationMetrics
 from src.models.heads.deeplabv3 import DeepLabV3Head
 from src.models.inference import InferenceConfig, segment
+from src.models.segmentation_zoo import ZOO_PROTOCOL
 from src.models.segmentor import Segmentor
 from tests.heads.tiny_backbone import TinyBackbone
 from tests.helpers import CONFIG_DIR, REPO_ROOT
@@ -124,3 +125,4 @@ def test_the_preset_composes_into_their_protocol() -> None:
     assert inference.combine == "pytorch_encoding" and inference.align_corners
     assert (inference.base_size, inference.crop_size, inference.stride) == (520, 480, 320)
     assert inference.scales == (0.5, 0.75, 1.0, 1.25, 1.5, 1.75) and inference.flip
+    assert inference.describe() == ZOO_PROTOCOL  # what the zoo report says was used

@@ -7,14 +7,18 @@ import re
 from pathlib import Path
 
 import cv2
+import hydra
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
+from rich.console import Console
 from safetensors.torch import save_file
 
 from src.models.backbones import VARIANTS, create_backbone
-from src.utils.weights_report import check_something_to_evaluate
+from src.models.inference import InferenceConfig
+from src.models.segmentation_zoo import SEGMENTATION_ZOO, ZOO_PROTOCOL
+from src.utils.weights_report import check_something_to_evaluate, zoo_model_table
 from tests.data.test_eval_protocol import pil_ecenter_crop, pil_to_normalised, smooth_image
 from tests.helpers import CONFIG_DIR, run_entry_point
 
@@ -115,3 +119,47 @@ def test_eval_without_checkpoint_or_pretrained_weights_says_what_to_set() -> Non
         cfg = compose("eval", overrides=["experiment=imagenet_eval"])
     check_something_to_evaluate(cfg)  # released weights: nothing missing
     assert cfg.model.backbone.pretrained is True and cfg.ckpt_path is None
+
+
+def test_zoo_report_puts_measured_beside_reported_with_both_protocols() -> None:
+    zoo = SEGMENTATION_ZOO["deeplab_resnest101_ade"]
+    inference = InferenceConfig(scales=(1.0,), flip=False)
+    metrics = {"val/pixacc": 0.5, "val/miou_all": 0.125, "val/miou": 0.3}
+    console = Console(record=True, width=200)
+    console.print(zoo_model_table("deeplab_resnest101_ade", zoo, inference, metrics))
+    lines = console.export_text().splitlines()
+    assert any("pixAcc" in line and "50.00" in line and "82.07" in line for line in lines)
+    assert any("all 150 classes" in line and "12.50" in line and "46.91" in line for line in lines)
+    assert any("probabilities, scale 1" in line and ZOO_PROTOCOL in line for line in lines)
+
+
+def test_segmentation_weights_file_evaluates_with_their_protocol_and_no_checkpoint(
+    toy_ade20k_root: Path, tmp_path: Path
+) -> None:
+    """model.pretrained (here a Segmentor state dict of the toy model) through src/eval.py, with
+    PyTorch-Encoding's protocol at toy sizes; the summary names each mIoU convention."""
+    tiny = ["experiment=toy_seg", f"data.root={toy_ade20k_root}", "extras.print_config=false"]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("eval", overrides=[*tiny, "ckpt_path=null"])
+    torch.manual_seed(0)
+    weights = tmp_path / "toy_segmentor.pth"
+    torch.save(hydra.utils.instantiate(cfg.model).model.state_dict(), weights)
+    result = run_entry_point(
+        "eval.py",
+        [
+            *tiny,
+            "ckpt_path=null",
+            f"model.pretrained={weights}",
+            "inference=encoding_ms_flip",
+            "model.inference.scales=[0.75,1.25]",
+            "model.inference.base_size=128",
+            "model.inference.crop_size=96",
+            "model.inference.stride=64",
+            "data.val_resize=original",
+            "data.val_batch_size=1",
+        ],
+        tmp_path / "eval",
+    )
+    assert f"Initialised the segmentation model from {weights}" in result.output
+    assert "mIoU (all classes)" in result.output and "PyTorch-Encoding" in result.output
+    assert "val/miou_all" in result.output
