@@ -35,7 +35,10 @@ def check_something_to_evaluate(cfg: DictConfig) -> None:
 
 
 def released_weights_table(
-    weights: LoadedWeights, protocol: EvalProtocol | None, metrics: Mapping[str, float]
+    weights: LoadedWeights,
+    protocol: EvalProtocol | None,
+    metrics: Mapping[str, float],
+    num_classes: int | None = None,
 ) -> Table:
     """Top-1 / top-5 measured here beside the reported figures, then what was loaded and the
     protocol of each column."""
@@ -62,6 +65,11 @@ def released_weights_table(
     )
     table.add_row(
         "weights", f"{weights.path} ({weights.source})", info.reported_by if info else "—"
+    )
+    table.add_row(
+        "classes",
+        "—" if num_classes is None else str(num_classes),
+        str(info.num_classes) if info else "—",
     )
     table.add_row("sha256", weights.sha256[:16], "")
     return table
@@ -102,7 +110,8 @@ def print_released_weights_report(
     if weights is None:
         return
     protocol = getattr(datamodule, "eval_protocol", None)
-    rich.print(released_weights_table(weights, protocol, metrics))
+    num_classes = getattr(datamodule, "num_classes", None)
+    rich.print(released_weights_table(weights, protocol, metrics, num_classes))
     log.info(
         "Evaluated %s from %s (%s) with protocol: %s. Reported figure measured with: %s",
         weights.name,

@@ -104,6 +104,7 @@ def test_released_weights_evaluate_with_their_protocol_and_no_checkpoint(
     protocol = "crop 224 (crop_then_resize: ECenterCrop, centred 0.875 of the short side resized "
     assert f"with protocol: {protocol}to 224), bicubic, ImageNet mean/std." in line
     assert "official ResNeSt README" in output
+    assert re.search(r"classes +│ +2 │ +1000 │", output)  # a 2-class tree, 1000-class weights
     row = re.search(r"top-1 \(%\) │ +([\d.]+) │ +([\d.]+)", output)
     assert row, result.output[-3000:]
     assert float(row[2]) == pytest.approx(81.03)

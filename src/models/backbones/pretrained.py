@@ -158,10 +158,7 @@ def find_released(name: str, info: PretrainedInfo, weights_dir: str | None) -> t
         except (OSError, EntryNotFoundError, ValueError) as error:
             tried.append(f"Hugging Face Hub {info.hf_hub_id}/{HF_FILE}: {error}")
     where = "\n".join(f"  - {line}" for line in tried)
-    downloads = " or ".join(
-        [info.url(name)] * bool(info.sha256_prefix)
-        + [f"https://huggingface.co/{info.hf_hub_id}/resolve/main/{HF_FILE}"] * bool(info.hf_hub_id)
-    )
+    downloads = " or ".join(info.download_urls(name))
     raise PretrainedWeightsError(
         f"model.backbone.pretrained=true: could not find the released {name} weights. Tried, "
         f"in order:\n{where}\nDownload {downloads} on a machine with access and either put it "

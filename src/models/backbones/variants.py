@@ -16,7 +16,6 @@ from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 
 # The official release (tag weights_step1); the original S3 bucket is gone.
 RELEASE_URL = "https://github.com/zhanghang1989/ResNeSt/releases/download/weights_step1/{file}"
-RELEASE_SOURCE = "official ResNeSt release (GitHub, weights_step1)"
 HF_FILE = "model.safetensors"
 
 # How an evaluation crop is taken from an image (see ``EvalProtocol``).
@@ -100,12 +99,12 @@ class PretrainedInfo:
     def url(self, name: str) -> str:
         return RELEASE_URL.format(file=self.file_name(name))
 
-    def sources(self, name: str) -> list[str]:
+    def download_urls(self, name: str) -> list[str]:
         """Where the weights can be downloaded, in the order they are tried."""
-        found = [self.url(name)] if self.sha256_prefix else []
+        urls = [self.url(name)] if self.sha256_prefix else []
         if self.hf_hub_id:
-            found.append(f"hf-hub:{self.hf_hub_id}")
-        return found
+            urls.append(f"https://huggingface.co/{self.hf_hub_id}/resolve/main/{HF_FILE}")
+        return urls
 
 
 _OFFICIAL_README = "official ResNeSt README"
