@@ -8,9 +8,10 @@ trained elsewhere line up.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
-import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ from src.models.backbones.variants import CROP_RULES, EvalProtocol
 
 log = logging.getLogger(__name__)
 
-# Without weights that say otherwise: 224 px, resize to 256 then centre crop, bicubic.
+# Without weights that say otherwise: 224 px, resize to 256 then centre crop (the datamodule
+# uses its training interpolation).
 DEFAULT_EVAL_PROTOCOL = EvalProtocol(224, 0.875, "resize_then_crop", "bicubic")
 EVAL_PROTOCOL_KEYS = ("crop", "crop_pct", "rule", "interpolation", "mean", "std")
 # The data.* key of each protocol field.
@@ -232,12 +234,15 @@ def protocol_transform(protocol: EvalProtocol) -> A.Compose:
 
 
 def resolve_eval_protocol(
-    configured: dict[str, Any], weights: EvalProtocol | None, weights_name: str = "the weights"
+    configured: dict[str, Any],
+    weights: EvalProtocol | None,
+    weights_name: str = "the weights",
+    default: EvalProtocol = DEFAULT_EVAL_PROTOCOL,
 ) -> EvalProtocol:
     """The evaluation protocol: each ``data.*`` setting given explicitly, else the loaded
-    weights' own, else :data:`DEFAULT_EVAL_PROTOCOL`. An explicit setting that contradicts the
-    weights is logged once, naming both values."""
-    fallback = weights or DEFAULT_EVAL_PROTOCOL
+    weights' own, else ``default``. An explicit setting that contradicts the weights is logged
+    once, naming both values."""
+    fallback = weights or default
     chosen: dict[str, Any] = {}
     for field in EVAL_PROTOCOL_KEYS:
         value = configured.get(field)
@@ -361,8 +366,12 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
             "mean": self.mean,
             "std": self.std,
         }
+        # Without weights to follow: 224 / 0.875, resized with the training interpolation.
+        self._default_protocol = replace(DEFAULT_EVAL_PROTOCOL, interpolation=interpolation)
         # Checked now, so a bad setting fails before any data is read.
-        self.eval_protocol = resolve_eval_protocol(self._eval_settings, None)
+        self.eval_protocol = resolve_eval_protocol(
+            self._eval_settings, None, default=self._default_protocol
+        )
         protocol_transform(self.eval_protocol)
         self.train_set: ImageFolderDataset | None = None
         self.val_set: ImageFolderDataset | None = None
@@ -401,7 +410,9 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
             samples = list_samples(self.root, "train", self.class_names)
             self.train_set = ImageFolderDataset(samples, self.train_transform, self.on_corrupt)
         if self.val_set is None:
-            self.eval_protocol = resolve_eval_protocol(self._eval_settings, *self._weights())
+            self.eval_protocol = resolve_eval_protocol(
+                self._eval_settings, *self._weights(), default=self._default_protocol
+            )
             log.info("ImageNet evaluation transform: %s", self.eval_protocol.describe())
             transform = protocol_transform(self.eval_protocol)
             samples = list_samples(self.root, "val", self.class_names)
