@@ -299,11 +299,11 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
     ``batch_size`` is per process. Batches are dicts, see :mod:`src.data.collate`.
     ``class_names`` / ``num_classes`` are read from the train/ folder names on first use,
     so they are available before ``setup`` (with ``toy=True`` that first use generates the
-    toy set). The evaluation transform follows the model's loaded weights (their crop, crop rule,
-    interpolation; see ``EvalProtocol``) except for the ``eval_crop`` / ``crop_pct`` /
-    ``crop_rule`` / ``eval_interpolation`` / ``mean`` / ``std`` given explicitly, and is fixed in
-    ``setup``; ``eval_protocol`` says which was used. ``num_classes``, when given, lets the model be sized from the config and is
-    checked against the folders in ``setup``. ``mean``/``std`` un-normalise images for visualisation. The test loader is the
+    toy set). The evaluation transform follows the model's loaded weights (their crop, crop
+    rule, interpolation; see ``EvalProtocol``) except for the ``eval_crop`` / ``crop_pct`` /
+    ``crop_rule`` / ``eval_interpolation`` / ``mean`` / ``std`` given explicitly, and is fixed
+    in ``setup``; ``eval_protocol`` says which was used. ``num_classes``, when given, lets the
+    model be sized from the config and is checked against the folders in ``setup``. ``mean``/``std`` un-normalise images for visualisation. The test loader is the
     validation split, since ImageNet's test labels are not public. ``seed`` fixes the training
     order and augmentation of every epoch (see :mod:`src.data.samplers`).
     """

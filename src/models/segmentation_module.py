@@ -38,8 +38,9 @@ class SegmentationModule(LightningModule):
     ``num_classes``. ``lr`` is for ``lr_reference_batch`` images (16 in PyTorch-Encoding) and
     follows the global batch linearly. ``pretrained`` initialises the whole model (backbone and
     heads) from a weights file: this project's checkpoint or a PyTorch-Encoding zoo / training
-    file (see :mod:`src.models.segmentation_weights`). ``inference`` picks how validation predicts (whole image,
-    sliding window, multi-scale + flip), see :class:`src.models.inference.InferenceConfig`.
+    file (see :mod:`src.models.segmentation_weights`). ``inference`` picks how validation
+    predicts (whole image, sliding window, multi-scale + flip, PyTorch-Encoding's rule), see
+    :class:`src.models.inference.InferenceConfig`.
     """
 
     def __init__(
