@@ -179,6 +179,11 @@ def test_safetensors_file_and_directory_load(
         model = create_backbone("resnest14", pretrained=str(spec))
         torch.testing.assert_close(model.state_dict(), small_weights)
         assert model.pretrained_cfg.path == tmp_path / "model.safetensors"
+        assert model.pretrained_cfg.info is None  # a file of one's own: no release record
+    named = tmp_path / "resnest14d.gluon_in1k.safetensors"  # named as the Hub copy
+    named.write_bytes((tmp_path / "model.safetensors").read_bytes())
+    model = create_backbone("resnest14", pretrained=str(named))
+    assert model.pretrained_cfg.info is VARIANTS["resnest14"].pretrained
 
 
 def test_empty_directory_lists_the_names_looked_for(tmp_path: Path) -> None:

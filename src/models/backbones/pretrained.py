@@ -84,14 +84,19 @@ def verify_hash(path: Path, expected_prefix: str, algorithm: str = "sha256") -> 
         )
 
 
-def local_file_names(name: str, info: PretrainedInfo | None) -> list[str]:
-    """File names under which a weights directory may hold ``name``'s weights."""
+def release_file_names(name: str, info: PretrainedInfo | None) -> list[str]:
+    """The names of ``name``'s released weights: the official release's and the Hub copy's."""
     names = []
     if info is not None and info.sha256_prefix:
         names.append(info.file_name(name))
     if info is not None and info.hf_hub_id:
         names.append(f"{info.hf_hub_id.split('/')[-1]}.safetensors")
-    return [*names, f"{name}.safetensors", f"{name}.pth"]
+    return names
+
+
+def local_file_names(name: str, info: PretrainedInfo | None) -> list[str]:
+    """File names under which a weights directory may hold ``name``'s weights."""
+    return [*release_file_names(name, info), f"{name}.safetensors", f"{name}.pth"]
 
 
 def file_in_directory(directory: Path, names: list[str]) -> Path | None:
@@ -174,7 +179,9 @@ def resolve_weights(
 
     ``True``: the variant's released weights (see :func:`find_released`); ``"hf-hub:<repo>"``:
     that Hub repository's ``model.safetensors``; a directory: the first of the variant's file
-    names (or ``model.safetensors``) in it; anything else: a file path.
+    names (or ``model.safetensors``) in it; anything else: a file path. The release info
+    (protocol, reported figures) comes with released weights: ``True``, the variant's own Hub
+    repository, or a file named as the release; any other file is the user's own.
     """
     info = VARIANTS[name].pretrained
     if pretrained is True:
@@ -210,7 +217,9 @@ def resolve_weights(
                 f"looked for {', '.join(names)}."
             )
         path = found
-    return path, "local file", info
+    # Only a file named as the release is taken to be it (with its protocol and figures).
+    released = info if path.name in release_file_names(name, info) else None
+    return path, "local file", released
 
 
 def read_state_dict(path: Path, check_name_hash: bool = True) -> dict[str, torch.Tensor]:
