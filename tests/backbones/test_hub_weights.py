@@ -29,11 +29,18 @@ install()
 import timm  # noqa: E402  (after the torchvision stand-in, see tests/oracles)
 
 WITH_HUB_COPY = sorted(n for n, v in VARIANTS.items() if v.pretrained and v.pretrained.hf_hub_id)
+# The baselines have timm counterparts too (timm's own weights, not the paper's, so they are no
+# release of ours), and load through hf-hub: all the same.
+BASELINE_HUB_IDS = {
+    "resnet50d": "timm/resnet50d.ra2_in1k",
+    "resnext50d_32x4d": "timm/resnext50d_32x4d.bt_in1k",
+}
+HUB_IDS = {name: VARIANTS[name].pretrained.hf_hub_id for name in WITH_HUB_COPY} | BASELINE_HUB_IDS
 SNAPSHOT = "0" * 40
 
 
 def timm_name(name: str) -> str:
-    return VARIANTS[name].pretrained.hf_hub_id.split("/")[1].split(".")[0]
+    return HUB_IDS[name].split("/")[1].split(".")[0]
 
 
 def put_in_hub_cache(cache: Path, repo_id: str, tensors: dict[str, torch.Tensor]) -> Path:
@@ -69,27 +76,27 @@ def no_release_download(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return asked
 
 
-def test_every_hub_copy_has_a_timm_model_with_the_official_keys() -> None:
+def test_every_timm_counterpart_has_our_keys_and_shapes() -> None:
     assert {"resnest14", "resnest26", "resnest50", "resnest101", "resnest200", "resnest269"} <= set(
         WITH_HUB_COPY
     )
-    for name in WITH_HUB_COPY:
+    for name in HUB_IDS:
         with torch.device("meta"):
             theirs = timm.create_model(timm_name(name)).state_dict()
             ours = create_backbone(name).state_dict()
         assert {k: v.shape for k, v in theirs.items()} == {k: v.shape for k, v in ours.items()}
 
 
-@pytest.mark.parametrize("name", WITH_HUB_COPY)
+@pytest.mark.parametrize("name", sorted(HUB_IDS))
 def test_timm_hub_file_loads_through_hf_hub_and_gives_timms_outputs(
     name: str, hub_cache: Path, no_release_download: list[str]
 ) -> None:
     oracle = randomise_batchnorm(timm.create_model(timm_name(name)), seed=len(name))
-    repo_id = VARIANTS[name].pretrained.hf_hub_id
+    repo_id = HUB_IDS[name]
     put_in_hub_cache(hub_cache, repo_id, oracle.state_dict())
     ours = create_backbone(name, pretrained=f"hf-hub:{repo_id}").eval()
     assert ours.pretrained_cfg.source == f"Hugging Face Hub ({repo_id})"
-    assert ours.pretrained_cfg.info is VARIANTS[name].pretrained
+    assert ours.pretrained_cfg.info is VARIANTS[name].pretrained  # None for the baselines
     images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         torch.testing.assert_close(ours(images), oracle(images), atol=1e-5, rtol=1e-5)
