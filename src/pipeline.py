@@ -19,6 +19,7 @@ from src.utils.report import print_metrics
 from src.utils.resume import RESUME_KEY, check_resume_config
 from src.utils.run_config import hydra_choices, print_config_tree, save_run_config
 from src.utils.run_identity import record_start, register_resolvers
+from src.utils.weights_report import check_something_to_evaluate, print_released_weights_report
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -47,11 +48,16 @@ def prepare(cfg: DictConfig, resume_from: str | None = None) -> None:
 
 def build_model(cfg: DictConfig, restoring: bool) -> L.LightningModule:
     """The configured LightningModule; when a checkpoint will replace its weights, without
-    reading (or downloading) the backbone's ImageNet weights first."""
+    reading (or downloading) the initial weights first: the backbone's ImageNet weights
+    (``model.backbone.pretrained``) and a whole-model file (``model.pretrained``)."""
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    if restoring and model_cfg.get("backbone", {}).get("pretrained"):
-        log.info("Restoring from a checkpoint: the backbone's pretrained weights are not loaded")
-        model_cfg["backbone"]["pretrained"] = None
+    initial = [
+        node for node in (model_cfg, model_cfg.get("backbone") or {}) if node.get("pretrained")
+    ]
+    if restoring and initial:
+        log.info("Restoring from a checkpoint: the initial pretrained weights are not loaded")
+        for node in initial:
+            node["pretrained"] = None
     return hydra.utils.instantiate(model_cfg)
 
 
@@ -122,13 +128,17 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Validate ``cfg.ckpt_path`` on the validation split and print the metrics table."""
+    """Validate ``cfg.ckpt_path`` (or, when null, the pretrained weights the model was built
+    with) on the validation split and print the metrics table."""
+    check_something_to_evaluate(cfg)
     prepare(cfg)
     datamodule = hydra.utils.instantiate(cfg.data)
-    model = build_model(cfg, restoring=True)
+    model = build_model(cfg, restoring=bool(cfg.ckpt_path))
     trainer = build_trainer(cfg)
     results = trainer.validate(model, datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
     metrics = scalar_metrics(results[0]) if results else {}
-    log.info("Evaluated %s", cfg.ckpt_path)
+    log.info("Evaluated %s", cfg.ckpt_path or "the pretrained weights")
     print_metrics(metrics, title="evaluation")
+    if not cfg.ckpt_path:
+        print_released_weights_report(model, datamodule, metrics)
     return metrics

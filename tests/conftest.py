@@ -5,11 +5,15 @@ Tests must treat these trees as read-only; tests that need a broken layout build
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from src.data.toy import make_toy_ade20k, make_toy_imagenet
+
+# Nothing is downloaded in tests: the Hugging Face Hub client only reads its cache.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")

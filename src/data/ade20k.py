@@ -28,9 +28,8 @@ from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import CorruptSampleError, is_image_file, read_mask, read_rgb
 from src.data.loaders import ResumableTrainData, make_loader
 from src.data.toy import has_complete_toy, make_toy_ade20k, wants_toy
+from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.data.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     NormalizeToTensor,
     photometric_distortion,
 )

@@ -8,12 +8,17 @@ trained elsewhere line up.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import albumentations as A
+import numpy as np
 from lightning import LightningDataModule
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from src.data.collate import CollateSamples, Sample
@@ -22,14 +27,31 @@ from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import IMAGE_EXTENSIONS, is_image_file, read_rgb
 from src.data.loaders import ResumableTrainData, make_loader
 from src.data.toy import has_complete_toy, make_toy_imagenet, wants_toy
+from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.data.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     NormalizeToTensor,
     build_policy,
     interpolation_flag,
+    pil_interpolation,
 )
 from src.utils.config_types import NonNegativeInt, PositiveInt
+from src.models.backbones.variants import CROP_RULES, EvalProtocol
+
+log = logging.getLogger(__name__)
+
+# Without weights that say otherwise: 224 px, resize to 256 then centre crop (the datamodule
+# uses its training interpolation).
+DEFAULT_EVAL_PROTOCOL = EvalProtocol(224, 0.875, "resize_then_crop", "bicubic")
+EVAL_PROTOCOL_KEYS = ("crop", "crop_pct", "rule", "interpolation", "mean", "std")
+# The data.* key of each protocol field.
+EVAL_CONFIG_KEYS = {
+    "crop": "eval_crop",
+    "crop_pct": "crop_pct",
+    "rule": "crop_rule",
+    "interpolation": "eval_interpolation",
+    "mean": "mean",
+    "std": "std",
+}
 
 _EXPECTED_TREE = (
     "expected layout:\n"
@@ -135,21 +157,120 @@ def train_transform(
     return A.Compose([*steps, NormalizeToTensor(mean, std)])
 
 
+def centred_square_box(height: int, width: int, crop_pct: float) -> tuple[int, int, int, int]:
+    """``(left, top, right, bottom)`` of the official ``ECenterCrop``'s centred square.
+
+    Its side is ``crop_pct`` of the short side; top/left are rounded, and the right/bottom
+    edges are rounded again after adding the (fractional) side, as PIL's ``crop`` does.
+    """
+    side = crop_pct * min(height, width)
+    top = round((height - side) / 2)
+    left = round((width - side) / 2)
+    return left, top, round(left + side), round(top + side)
+
+
+class CentredCropResize(A.ImageOnlyTransform):
+    """The official evaluation crop: a centred square of ``crop_pct`` of the short side,
+    resized to ``size`` x ``size`` with PIL (bicubic for the released weights).
+
+    The resize is PIL's, as in the script that measured the released weights' accuracy:
+    PIL filters antialias when downscaling and OpenCV's do not, which moves top-1 by tenths.
+    """
+
+    def __init__(self, size: int, crop_pct: float, interpolation: str) -> None:
+        super().__init__(p=1.0)
+        self.size = size
+        self.crop_pct = crop_pct
+        self.interpolation = interpolation
+        self._filter = pil_interpolation(interpolation)
+
+    def apply(self, img: np.ndarray, **params: object) -> np.ndarray:
+        left, top, right, bottom = centred_square_box(*img.shape[:2], self.crop_pct)
+        crop = Image.fromarray(np.ascontiguousarray(img[top:bottom, left:right]))
+        return np.asarray(crop.resize((self.size, self.size), self._filter))
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("size", "crop_pct", "interpolation")
+
+
 def eval_transform(
-    crop: int, crop_pct: float, interpolation: str, mean: Sequence[float], std: Sequence[float]
+    crop: int,
+    crop_pct: float,
+    interpolation: str,
+    mean: Sequence[float],
+    std: Sequence[float],
+    rule: str = "resize_then_crop",
 ) -> A.Compose:
-    """Resize the shorter side to ``crop / crop_pct`` (224 -> 256), then centre-crop."""
+    """The evaluation crop by ``rule`` (see :class:`~src.models.backbones.variants.EvalProtocol`).
+
+    ``resize_then_crop``: resize the shorter side to ``crop / crop_pct`` (224 -> 256), then
+    centre-crop; ``crop_then_resize``: :class:`CentredCropResize` (the official ECenterCrop).
+    """
     if not 0 < crop_pct <= 1:
         raise ValueError(f"data.crop_pct={crop_pct} must be in (0, 1] (0.875 is standard)")
-    return A.Compose(
-        [
+    if rule == "crop_then_resize":
+        steps: list[A.BasicTransform] = [CentredCropResize(crop, crop_pct, interpolation)]
+    elif rule == "resize_then_crop":
+        steps = [
             A.SmallestMaxSize(
                 max_size=round(crop / crop_pct), interpolation=interpolation_flag(interpolation)
             ),
             A.CenterCrop(height=crop, width=crop),
-            NormalizeToTensor(mean, std),
         ]
+    else:
+        raise ValueError(f"data.crop_rule={rule!r} is not one of {list(CROP_RULES)}")
+    return A.Compose([*steps, NormalizeToTensor(mean, std)])
+
+
+def protocol_transform(protocol: EvalProtocol) -> A.Compose:
+    """The evaluation transform of ``protocol``."""
+    return eval_transform(
+        protocol.crop,
+        protocol.crop_pct,
+        protocol.interpolation,
+        protocol.mean,
+        protocol.std,
+        protocol.rule,
     )
+
+
+def resolve_eval_protocol(
+    configured: dict[str, Any],
+    weights: EvalProtocol | None,
+    weights_name: str = "the weights",
+    default: EvalProtocol = DEFAULT_EVAL_PROTOCOL,
+) -> EvalProtocol:
+    """The evaluation protocol: each ``data.*`` setting given explicitly, else the loaded
+    weights' own, else ``default``. An explicit setting that contradicts the weights is logged
+    once, naming both values."""
+    fallback = weights or default
+    chosen: dict[str, Any] = {}
+    for field in EVAL_PROTOCOL_KEYS:
+        value = configured.get(field)
+        own = getattr(fallback, field)
+        if value is None:
+            chosen[field] = own
+            continue
+        value = tuple(float(v) for v in value) if field in ("mean", "std") else value
+        if weights is not None and not _same(value, own):
+            log.warning(
+                "data.%s=%s overrides the %s of %s (%s): the reported accuracy was measured "
+                "with %s. Remove the setting to follow the weights.",
+                EVAL_CONFIG_KEYS[field],
+                value,
+                field,
+                weights_name,
+                own,
+                weights.describe(),
+            )
+        chosen[field] = value
+    return EvalProtocol(**chosen)
+
+
+def _same(value: Any, own: Any) -> bool:
+    if isinstance(own, float):
+        return abs(float(value) - own) < 5e-4
+    return value == own
 
 
 class ImageFolderDataset(GuardedDataset):
@@ -178,8 +299,11 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
 
     ``batch_size`` is per process. Batches are dicts, see :mod:`src.data.collate`.
     ``class_names`` / ``num_classes`` are read from the train/ folder names on first use,
-    so they are available before ``setup`` (for a toy set, that first use generates it). ``num_classes``, when given, lets the model be sized from the config and is
-    checked against the folders in ``setup``. ``mean``/``std`` un-normalise images for visualisation. The test loader is the
+    so they are available before ``setup`` (for a toy set, that first use generates it). The evaluation transform follows the model's loaded weights (their crop, crop
+    rule, interpolation; see ``EvalProtocol``) except for the ``eval_crop`` / ``crop_pct`` /
+    ``crop_rule`` / ``eval_interpolation`` / ``mean`` / ``std`` given explicitly, and is fixed
+    in ``setup``; ``eval_protocol`` says which was used. ``num_classes``, when given, lets the
+    model be sized from the config and is checked against the folders in ``setup``. ``mean``/``std`` un-normalise images for visualisation. The test loader is the
     validation split, since ImageNet's test labels are not public. ``seed`` fixes the training
     order and augmentation of every epoch (see :mod:`src.data.samplers`).
     """
@@ -190,8 +314,10 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
         batch_size: PositiveInt = 256,
         num_workers: NonNegativeInt = 8,
         train_crop: int = 224,
-        eval_crop: int = 224,
-        crop_pct: float = 0.875,
+        eval_crop: int | None = None,
+        crop_pct: float | None = None,
+        crop_rule: str | None = None,
+        eval_interpolation: str | None = None,
         scale: tuple[float, float] = (0.08, 1.0),
         interpolation: str = "bicubic",
         hflip: float = 0.5,
@@ -234,9 +360,21 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
             self.mean,
             self.std,
         )
-        self.eval_transform = eval_transform(
-            eval_crop, crop_pct, interpolation, self.mean, self.std
+        self._eval_settings: dict[str, Any] = {
+            "crop": eval_crop,
+            "crop_pct": crop_pct,
+            "rule": crop_rule,
+            "interpolation": eval_interpolation,
+            "mean": self.mean,
+            "std": self.std,
+        }
+        # Without weights to follow: 224 / 0.875, resized with the training interpolation.
+        self._default_protocol = replace(DEFAULT_EVAL_PROTOCOL, interpolation=interpolation)
+        # Checked now, so a bad setting fails before any data is read.
+        self.eval_protocol = resolve_eval_protocol(
+            self._eval_settings, None, default=self._default_protocol
         )
+        protocol_transform(self.eval_protocol)
         self.train_set: ImageFolderDataset | None = None
         self.val_set: ImageFolderDataset | None = None
         self._class_names: list[str] | None = None
@@ -275,8 +413,21 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
             samples = list_samples(self.root, "train", self.class_names)
             self.train_set = ImageFolderDataset(samples, self.train_transform, self.on_corrupt)
         if self.val_set is None:
+            self.eval_protocol = resolve_eval_protocol(
+                self._eval_settings, *self._weights(), default=self._default_protocol
+            )
+            log.info("ImageNet evaluation transform: %s", self.eval_protocol.describe())
+            transform = protocol_transform(self.eval_protocol)
             samples = list_samples(self.root, "val", self.class_names)
-            self.val_set = ImageFolderDataset(samples, self.eval_transform, self.on_corrupt)
+            self.val_set = ImageFolderDataset(samples, transform, self.on_corrupt)
+
+    def _weights(self) -> tuple[EvalProtocol | None, str]:
+        """The evaluation protocol of the model's loaded weights, and their name, if any."""
+        trainer = self.trainer
+        loaded = getattr(trainer.lightning_module, "pretrained_cfg", None) if trainer else None
+        if loaded is None or loaded.info is None:
+            return None, ""
+        return loaded.info.protocol, f"the {loaded.name} weights ({loaded.path.name})"
 
     def train_dataloader(self) -> DataLoader:
         return self.resumable(self._loader(self.train_set, train=True))

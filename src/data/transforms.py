@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import torch
 from albumentations.core.type_definitions import Targets
+from PIL import Image
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
 
 INTERPOLATIONS: dict[str, int] = {
     "nearest": cv2.INTER_NEAREST,
@@ -30,6 +30,15 @@ INTERPOLATIONS: dict[str, int] = {
     "bicubic": cv2.INTER_CUBIC,
     "area": cv2.INTER_AREA,
     "lanczos": cv2.INTER_LANCZOS4,
+}
+
+# PIL's filters under the same names ("area" is PIL's box filter).
+PIL_INTERPOLATIONS: dict[str, Image.Resampling] = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "area": Image.Resampling.BOX,
+    "lanczos": Image.Resampling.LANCZOS,
 }
 
 AUTO_AUGMENT_POLICIES: tuple[str, ...] = ("randaugment", "autoaugment")
@@ -45,6 +54,12 @@ def interpolation_flag(name: str) -> int:
             f"data.interpolation={name!r} is not a known interpolation; use one of "
             f"{sorted(INTERPOLATIONS)}"
         ) from None
+
+
+def pil_interpolation(name: str) -> Image.Resampling:
+    """PIL filter for a ``data.interpolation`` name."""
+    interpolation_flag(name)  # the same names, and the same error for an unknown one
+    return PIL_INTERPOLATIONS[name]
 
 
 class NormalizeToTensor(A.BasicTransform):

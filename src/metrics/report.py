@@ -8,6 +8,22 @@ from collections.abc import Sequence
 from rich.table import Table
 from torch import Tensor
 
+# What each summary metric is, and whose convention it follows (see src/metrics/segmentation.py).
+CONVENTIONS: tuple[tuple[str, str, str], ...] = (
+    ("pixacc", "pixAcc", "correct / labelled pixels over the whole set (everyone's)"),
+    (
+        "miou",
+        "mIoU",
+        "mean over the classes present in labels or predictions (mmsegmentation's nanmean)",
+    ),
+    (
+        "miou_all",
+        "mIoU (all classes)",
+        "mean over all classes, an absent one counting 0 (PyTorch-Encoding: the convention of "
+        "its reported ADE20K numbers)",
+    ),
+)
+
 
 def format_iou_table(
     iou_per_class: Tensor,
@@ -27,4 +43,15 @@ def format_iou_table(
     table.add_column("IoU", justify="right")
     for index, (name, iou) in enumerate(zip(class_names, iou_per_class.tolist(), strict=True)):
         table.add_row(str(index), name, "n/a" if math.isnan(iou) else f"{100 * iou:.{digits}f}")
+    return table
+
+
+def format_summary_table(results: dict[str, Tensor], title: str = "Segmentation (%)") -> Table:
+    """pixAcc and both mIoU conventions, each row saying which convention it follows."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("convention")
+    for key, label, convention in CONVENTIONS:
+        table.add_row(label, f"{100 * float(results[key]):.2f}", convention)
     return table

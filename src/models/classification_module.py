@@ -12,6 +12,7 @@ from lightning import LightningModule
 from torchmetrics.classification import MulticlassAccuracy
 
 from src.models.backbones import backbone_from_config
+from src.models.backbones.pretrained import LoadedWeights
 from src.models.checkpoint_fit import check_checkpoint_fits
 from src.models.mixing import mix_batch, soft_cross_entropy
 from src.models.optim import decay_groups, scaled_lr
@@ -66,6 +67,11 @@ class ClassificationModule(LightningModule):
         check_checkpoint_fits(self, checkpoint)  # one summary instead of Lightning's key lists
         if TRAIN_TALLY_KEY in checkpoint:
             self.train_tally.restore(checkpoint[TRAIN_TALLY_KEY], self.global_rank)
+
+    @property
+    def pretrained_cfg(self) -> LoadedWeights | None:
+        """What the backbone was initialised from; the ImageNet datamodule follows its protocol."""
+        return self.backbone.pretrained_cfg
 
     def configure_model(self) -> None:
         if self.hparams.channels_last:

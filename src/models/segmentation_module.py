@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import rich
@@ -15,13 +16,15 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
 from src.data.collate import IGNORE_INDEX
-from src.metrics.report import format_iou_table
+from src.metrics.report import format_iou_table, format_summary_table
 from src.metrics.segmentation import SegmentationMetrics
 from src.models.backbones import backbone_from_config
 from src.models.checkpoint_fit import check_checkpoint_fits
 from src.models.inference import InferenceConfig, segment
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import poly, step_scheduler
+from src.models.segmentation_weights import load_segmentation_weights
+from src.models.segmentation_zoo import zoo_entry
 from src.models.segmentor import Segmentor
 from src.models.steps import (
     TRAIN_TALLY_KEY,
@@ -42,8 +45,11 @@ class SegmentationModule(LightningModule):
     ``decode_head`` and ``aux_head`` are partially-applied head classes (Hydra ``_partial_``):
     this module supplies ``in_channels`` from the backbone's ``feature_info`` and
     ``num_classes``. ``lr`` is for ``lr_reference_batch`` images (16 in PyTorch-Encoding) and
-    follows the global batch linearly. ``inference`` picks how validation predicts (whole image,
-    sliding window, multi-scale + flip), see :class:`src.models.inference.InferenceConfig`.
+    follows the global batch linearly. ``pretrained`` initialises the whole model (backbone and
+    heads) from a weights file: this project's checkpoint or a PyTorch-Encoding zoo / training
+    file (see :mod:`src.models.segmentation_weights`). ``inference`` picks how validation
+    predicts (whole image, sliding window, multi-scale + flip, PyTorch-Encoding's rule), see
+    :class:`src.models.inference.InferenceConfig`.
     """
 
     def __init__(
@@ -66,9 +72,12 @@ class SegmentationModule(LightningModule):
         inference: dict[str, Any] | None = None,
         channels_last: bool = False,
         compile: bool = False,
+        pretrained: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["decode_head", "aux_head"])
+        if pretrained:  # the whole model comes from the file: no ImageNet backbone weights
+            backbone = {**backbone, "pretrained": None}
         encoder = backbone_from_config(backbone, num_classes=0)
         channels = [info["num_chs"] for info in encoder.feature_info]
         decoder = decode_head(in_channels=channels[-1], num_classes=num_classes)
@@ -76,6 +85,10 @@ class SegmentationModule(LightningModule):
             aux_head(in_channels=channels[-2], num_classes=num_classes) if aux_head else None
         )
         self.model = Segmentor(encoder, decoder, auxiliary, align_corners=align_corners)
+        if pretrained:
+            load_segmentation_weights(self.model, pretrained)
+        # the zoo model the weights are (with its reported figures), for the evaluation report
+        self.pretrained_zoo = zoo_entry(Path(pretrained)) if pretrained else None
         self.inference = InferenceConfig(**(inference or {}), align_corners=align_corners)
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index)
         self.train_tally, self.val_tally = EpochTally(), EpochTally()
@@ -127,8 +140,8 @@ class SegmentationModule(LightningModule):
         log_counts(self, self.val_tally, "val", batch)
         if is_empty(batch):
             return None
-        probabilities = segment(self, batch["image"], self.hparams.num_classes, self.inference)
-        prediction = probabilities.argmax(dim=1)
+        scores = segment(self, batch["image"], self.hparams.num_classes, self.inference)
+        prediction = scores.argmax(dim=1)
         self.val_metrics.update(prediction, batch["target"])
         return {"prediction": prediction}
 
@@ -139,6 +152,7 @@ class SegmentationModule(LightningModule):
             self.log(f"val/{name}", results[name], prog_bar=name == "miou", sync_dist=False)
         if self.trainer.state.fn == TrainerFn.VALIDATING and self.trainer.is_global_zero:
             self.report_per_class(results["iou_per_class"].cpu())
+            rich.print(format_summary_table(results))
 
     def report_per_class(self, iou_per_class: torch.Tensor) -> None:
         """Per-class IoU as a console table, and as a table in W&B when it is logging.

@@ -100,9 +100,9 @@ def test_missing_file_says_what_to_set(tmp_path: Path) -> None:
         create_backbone("resnest14", pretrained=str(tmp_path / "nope.pth"))
 
 
-def test_no_official_weights_for_the_small_members() -> None:
-    with pytest.raises(PretrainedWeightsError, match=r"no official checkpoint for 'resnest14'"):
-        create_backbone("resnest14", pretrained=True)
+def test_no_released_weights_for_the_baselines() -> None:
+    with pytest.raises(PretrainedWeightsError, match=r"no released weights for 'resnet50d'"):
+        create_backbone("resnet50d", pretrained=True)
 
 
 def test_unreachable_url_says_how_to_pass_a_local_file(

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from src.data.transforms import IMAGENET_MEAN, IMAGENET_STD, NormalizeToTensor
+from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
+from src.data.transforms import NormalizeToTensor
 from tests.data.builders import random_rgb
 
 

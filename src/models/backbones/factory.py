@@ -46,14 +46,18 @@ def create_backbone(
     name: str,
     *,
     pretrained: bool | str | None = None,
+    weights_dir: str | None = None,
     output_stride: int = 32,
     width_policy: str = "fixed",
     **overrides: Any,
 ) -> ResNeSt:
     """Build the backbone ``name`` with ``overrides`` applied to its table row.
 
-    ``pretrained``: None/False for random init, True for the official checkpoint (downloaded once
-    into the torch hub cache, hash-checked), or a path to a local file.
+    ``pretrained``: None/False for random init; True for the released weights, looked for in
+    ``weights_dir`` / ``$RESNEST_WEIGHTS_DIR``, the torch hub cache, the official release and the
+    Hugging Face Hub (see :mod:`src.models.backbones.pretrained`); ``"hf-hub:<repo>"``; or a
+    local ``.pth`` / ``.safetensors`` file or a directory holding one. The built model keeps
+    what it was loaded from, with the weights' evaluation protocol, in ``model.pretrained_cfg``.
     ``width_policy="flops_matched"`` replaces ``bottleneck_width`` by the width that keeps the
     backbone's MACs closest to the named variant's own setting, for fair radix x cardinality
     comparisons at equal compute (the paper's 64d / 40d / 24d ablation).
@@ -71,7 +75,7 @@ def create_backbone(
         raise ValueError(
             f"model.backbone has unknown key(s) {unknown}; allowed overrides: "
             f"{', '.join(k for k in ARCH_KEYS if k != 'output_stride')}, pretrained, "
-            f"output_stride, width_policy."
+            f"weights_dir, output_stride, width_policy."
         )
     arch = {**VARIANTS[name].arch, **overrides, "output_stride": output_stride}
     if width_policy not in WIDTH_POLICIES:
@@ -86,7 +90,7 @@ def create_backbone(
     validate_arch(arch)
     model = ResNeSt(**arch)
     if pretrained:
-        load_pretrained(model, name, pretrained)
+        model.pretrained_cfg = load_pretrained(model, name, pretrained, weights_dir)
     return model
 
 

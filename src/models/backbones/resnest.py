@@ -8,7 +8,7 @@ official ``resnest`` package so its checkpoints load with ``strict=True``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -16,6 +16,9 @@ from torch import nn
 from src.models.backbones.norm import NormFactory, make_norm_factory
 from src.models.backbones.split_attention import DropBlock2D, SplitAttentionConv2d
 from src.utils.config_types import NonNegativeInt, PositiveInt
+
+if TYPE_CHECKING:
+    from src.models.backbones.pretrained import LoadedWeights
 
 EXPANSION = 4
 STAGE_PLANES = (64, 128, 256, 512)
@@ -173,6 +176,7 @@ class ResNeSt(nn.Module):
         in_chans: int = 3,
     ) -> None:
         super().__init__()
+        self.pretrained_cfg: LoadedWeights | None = None
         norm = make_norm_factory(norm_layer, norm_groups)
         stem_out = stem_width * 2 if deep_stem else 64
         if deep_stem:

@@ -12,30 +12,125 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 
 # The official release (tag weights_step1); the original S3 bucket is gone.
 RELEASE_URL = "https://github.com/zhanghang1989/ResNeSt/releases/download/weights_step1/{file}"
+HF_FILE = "model.safetensors"
+
+# How an evaluation crop is taken from an image (see ``EvalProtocol``).
+CROP_RULES = ("crop_then_resize", "resize_then_crop")
+# The official evaluation script's ECenterCrop: the crop is crop / (crop + 32) of the short side.
+ECENTER_MARGIN = 32
+
+
+def ecenter_crop_pct(crop: int) -> float:
+    """The crop fraction of the official ``ECenterCrop(crop)``: 224/256, 256/288, 320/352, ..."""
+    return crop / (crop + ECENTER_MARGIN)
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """How a checkpoint's accuracy was measured: the evaluation transform it expects.
+
+    ``rule="crop_then_resize"`` (the official ``ECenterCrop``): a centred square of
+    ``crop_pct`` of the short side, resized to ``crop`` x ``crop``. ``rule="resize_then_crop"``
+    (timm / torchvision): the short side resized to ``crop / crop_pct``, then a centred
+    ``crop`` x ``crop``.
+    """
+
+    crop: int
+    crop_pct: float
+    rule: str
+    interpolation: str
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def describe(self) -> str:
+        """One line for tables and logs, e.g. ``crop 416: centred 0.929 of the short side ...``."""
+        if self.rule == "crop_then_resize":
+            how = (
+                f"ECenterCrop, centred {self.crop_pct:.3f} of the short side resized to {self.crop}"
+            )
+        else:
+            how = f"short side resized to {round(self.crop / self.crop_pct)}, centre {self.crop}"
+        stats = (
+            "ImageNet mean/std"
+            if (self.mean, self.std) == (IMAGENET_MEAN, IMAGENET_STD)
+            else (f"mean {self.mean} std {self.std}")
+        )
+        return f"crop {self.crop} ({self.rule}: {how}), {self.interpolation}, {stats}"
+
+
+def official_protocol(crop: int) -> EvalProtocol:
+    """The official evaluation script's protocol at ``crop``: ECenterCrop, bicubic."""
+    return EvalProtocol(crop, ecenter_crop_pct(crop), "crop_then_resize", "bicubic")
 
 
 @dataclass(frozen=True)
 class PretrainedInfo:
-    """What an official checkpoint is and how it must be evaluated."""
+    """What a released checkpoint is, where it lives and how its accuracy was measured.
 
-    sha256_prefix: str
-    eval_crop: int
-    train_crop: int
+    ``sha256_prefix`` names the file of the official release (None when it has none);
+    ``hf_hub_id`` is the Hugging Face Hub copy (``timm/<name>``, file ``model.safetensors``,
+    official key names). ``top1`` / ``top5`` are the reported figures (``reported_by`` says
+    whose), measured with ``protocol``.
+    """
+
+    protocol: EvalProtocol
     top1: float
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    interpolation: str = "bicubic"
+    reported_by: str
+    sha256_prefix: str | None = None
+    hf_hub_id: str | None = None
+    train_crop: int | None = None
+    top5: float | None = None
+    num_classes: int = 1000
+
+    @property
+    def eval_crop(self) -> int:
+        return self.protocol.crop
 
     def file_name(self, name: str) -> str:
+        """The official release file name, ``<name>-<sha256[:8]>.pth``."""
+        if self.sha256_prefix is None:
+            raise ValueError(f"{name} has no file in the official release")
         return f"{name}-{self.sha256_prefix}.pth"
 
     def url(self, name: str) -> str:
         return RELEASE_URL.format(file=self.file_name(name))
+
+    def download_urls(self, name: str) -> list[str]:
+        """Where the weights can be downloaded, in the order they are tried."""
+        urls = [self.url(name)] if self.sha256_prefix else []
+        if self.hf_hub_id:
+            urls.append(f"https://huggingface.co/{self.hf_hub_id}/resolve/main/{HF_FILE}")
+        return urls
+
+
+_OFFICIAL_README = "official ResNeSt README"
+
+
+def _official(sha: str, crop: int, top1: float, hf_hub_id: str | None, train_crop: int):
+    return PretrainedInfo(
+        official_protocol(crop),
+        top1,
+        _OFFICIAL_README,
+        sha256_prefix=sha,
+        hf_hub_id=hf_hub_id,
+        train_crop=train_crop,
+    )
+
+
+def _gluon_port(hf_hub_id: str, top1: float, top5: float) -> PretrainedInfo:
+    """GluonCV's weights as ported by timm: evaluated by timm at 224, 0.875, bilinear."""
+    return PretrainedInfo(
+        EvalProtocol(224, 0.875, "resize_then_crop", "bilinear"),
+        top1,
+        "timm results-imagenet.csv (GluonCV weights)",
+        hf_hub_id=hf_hub_id,
+        train_crop=224,
+        top5=top5,
+    )
 
 
 @dataclass(frozen=True)
@@ -56,10 +151,18 @@ _FAST = dict(_RESNEST, stem_width=32, avd_first=True, layers=(3, 4, 6, 3))
 _RESNET_D = dict(radix=0, deep_stem=True, stem_width=32, avg_down=True, avd=False)
 
 
-def _fast(radix: int, cardinality: int, width: int, sha: str, top1: float, gmacs: float) -> Variant:
+def _fast(
+    radix: int,
+    cardinality: int,
+    width: int,
+    sha: str,
+    top1: float,
+    gmacs: float,
+    hf_hub_id: str | None = None,
+) -> Variant:
     return Variant(
         arch=dict(_FAST, radix=radix, cardinality=cardinality, bottleneck_width=width),
-        pretrained=PretrainedInfo(sha, eval_crop=224, train_crop=224, top1=top1),
+        pretrained=_official(sha, 224, top1, hf_hub_id, train_crop=224),
         gmacs=gmacs,
         description=f"ablation {radix}s{cardinality}x{width}d",
     )
@@ -68,31 +171,33 @@ def _fast(radix: int, cardinality: int, width: int, sha: str, top1: float, gmacs
 VARIANTS: dict[str, Variant] = {
     "resnest14": Variant(
         arch=dict(_RESNEST, layers=(1, 1, 1, 1), stem_width=32),
+        pretrained=_gluon_port("timm/resnest14d.gluon_in1k", 75.510, 92.504),
         description="small member for CPU work and tests",
     ),
     "resnest26": Variant(
         arch=dict(_RESNEST, layers=(2, 2, 2, 2), stem_width=32),
+        pretrained=_gluon_port("timm/resnest26d.gluon_in1k", 78.484, 94.294),
         description="small member for CPU work",
     ),
     "resnest50": Variant(
         arch=dict(_RESNEST, layers=(3, 4, 6, 3), stem_width=32),
-        pretrained=PretrainedInfo("528c19ca", eval_crop=224, train_crop=224, top1=81.03),
+        pretrained=_official("528c19ca", 224, 81.03, "timm/resnest50d.in1k", train_crop=224),
         params=27_483_240,
         gmacs=5.37,
     ),
     "resnest101": Variant(
         arch=dict(_RESNEST, layers=(3, 4, 23, 3), stem_width=64),
-        pretrained=PretrainedInfo("22405ba7", eval_crop=256, train_crop=224, top1=82.83),
+        pretrained=_official("22405ba7", 256, 82.83, "timm/resnest101e.in1k", train_crop=224),
         params=48_275_016,
     ),
     "resnest200": Variant(
         arch=dict(_RESNEST, layers=(3, 24, 36, 3), stem_width=64),
-        pretrained=PretrainedInfo("75117900", eval_crop=320, train_crop=256, top1=83.84),
+        pretrained=_official("75117900", 320, 83.84, "timm/resnest200e.in1k", train_crop=256),
         params=70_201_544,
     ),
     "resnest269": Variant(
         arch=dict(_RESNEST, layers=(3, 30, 48, 8), stem_width=64),
-        pretrained=PretrainedInfo("0cc87c48", eval_crop=416, train_crop=320, top1=84.54),
+        pretrained=_official("0cc87c48", 416, 84.54, "timm/resnest269e.in1k", train_crop=320),
         params=110_929_480,
     ),
     "resnest50_fast_1s1x64d": _fast(1, 1, 64, "d8fbf808", 80.33, 4.34),
@@ -100,8 +205,12 @@ VARIANTS: dict[str, Variant] = {
     "resnest50_fast_4s1x64d": _fast(4, 1, 64, "f74f3fc3", 80.76, 4.35),
     "resnest50_fast_1s2x40d": _fast(1, 2, 40, "32830b84", 80.59, 4.38),
     "resnest50_fast_2s2x40d": _fast(2, 2, 40, "9d126481", 80.61, 4.38),
-    "resnest50_fast_4s2x40d": _fast(4, 2, 40, "41d14ed0", 81.14, 4.41),
-    "resnest50_fast_1s4x24d": _fast(1, 4, 24, "d4a4f76f", 80.99, 4.42),
+    "resnest50_fast_4s2x40d": _fast(
+        4, 2, 40, "41d14ed0", 81.14, 4.41, "timm/resnest50d_4s2x40d.in1k"
+    ),
+    "resnest50_fast_1s4x24d": _fast(
+        1, 4, 24, "d4a4f76f", 80.99, 4.42, "timm/resnest50d_1s4x24d.in1k"
+    ),
     "resnet50d": Variant(
         arch=dict(_RESNET_D, layers=(3, 4, 6, 3), cardinality=1, bottleneck_width=64),
         description="ResNet-D baseline (radix 0)",
