@@ -43,8 +43,9 @@ RUNS = [
     ("toy_cls", "limit", "many"),
     ("toy_cls", "profiler", "tensorboard"),
     ("toy_seg", "limit", "tensorboard"),
-    ("resnest_cls", "limit", "tensorboard"),
-    ("resnest_seg", "limit", "tensorboard"),
+    # the paper presets' DDP, SyncBN, bf16 and compile settings under the debug base
+    ("resnest_cls", "fdr", "tensorboard"),
+    ("resnest_seg", "fdr", "tensorboard"),
 ]
 
 
