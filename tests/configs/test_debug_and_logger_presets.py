@@ -10,6 +10,8 @@ import pytest
 
 from tests.training.launch import launch
 
+pytestmark = pytest.mark.slow
+
 SMALL_BACKBONE = (
     "model.backbone.name=resnest14",
     "model.backbone.stem_width=8",

@@ -20,6 +20,8 @@ from src.data.samplers import epoch_plan
 from src.data.toy import make_toy_imagenet
 from tests.training.launch import TINY_CLS, TINY_RUN, launch
 
+pytestmark = pytest.mark.slow
+
 SEED = 42  # configs/train.yaml
 RECORDING_IO = "tests.distributed.recording_io.RecordingCheckpointIO"
 

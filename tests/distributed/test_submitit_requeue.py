@@ -12,9 +12,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.training.launch import TINY_RUN, command, environment
+
+pytestmark = pytest.mark.slow
 
 ONE_TASK_JOB = {
     "SUBMITIT_EXECUTOR": "slurm",

@@ -17,6 +17,8 @@ import torch
 
 from tests.training.launch import TINY_RUN, launch
 
+pytestmark = pytest.mark.slow
+
 RECORDING_IO = "tests.distributed.recording_io.RecordingCheckpointIO"
 PROCESS_RECORDER = "tests.sweeps.process_recorder.ProcessRecorder"
 SWEEP_TIMEOUT_S = 600

@@ -17,6 +17,8 @@ from src.data.toy import make_toy_imagenet
 from src.utils.checkpoint_io import AtomicCheckpointIO
 from tests.training.launch import TINY_RUN, launch
 
+pytestmark = pytest.mark.slow
+
 SEED = 42  # configs/train.yaml
 
 

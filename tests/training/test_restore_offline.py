@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.training.launch import REPO_ROOT, environment, launch
+
+pytestmark = pytest.mark.slow
 
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing answers
 

@@ -21,6 +21,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tests.training.launch import REPO_ROOT, TINY_RUN, command, environment, launch
 from tests.training.stall_at_step import STALLED
 
+pytestmark = pytest.mark.slow
+
 EPOCHS, BATCHES = 2, 5  # 10 steps
 CHECKPOINT_EVERY = 3  # last.ckpt after steps 3, 5 (epoch end), 6 and 9
 KILL_BEFORE = 8  # the kill loses steps 7 and 8 of epoch 1, which the resume must redo

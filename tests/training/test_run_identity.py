@@ -16,6 +16,8 @@ from src.pipeline import resolve_ckpt_path
 from src.utils.run_identity import new_run_id
 from tests.training.launch import REPO_ROOT, TINY_RUN, command, environment, launch
 
+pytestmark = pytest.mark.slow
+
 
 def _tiny(root: Path, logs: Path) -> list[str]:
     return [

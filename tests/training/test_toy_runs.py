@@ -10,6 +10,8 @@ import torch
 
 from tests.helpers import Run, last_logged, run_entry_point
 
+pytestmark = pytest.mark.slow
+
 QUIET = ["extras.print_config=false"]
 
 
