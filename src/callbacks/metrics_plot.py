@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -15,19 +16,32 @@ from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
 
 
 class MetricsPlot(Callback):
-    """Collects epoch-level losses and ``val/*`` metrics and plots them, one panel per kind."""
+    """Collects epoch-level losses and ``val/*`` metrics and plots them, one panel per kind.
+
+    A training epoch's figures (``*loss_epoch``) are computed after its validation, so they are
+    taken at the start of the next epoch (and at the end of fit for the last one), each under
+    its own epoch. The history is checkpointed, so a resumed run plots the whole run.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
         self.history: dict[str, list[tuple[int, float]]] = defaultdict(list)
 
+    def _record(self, trainer: Trainer, epoch: int, wanted: Callable[[str], bool]) -> None:
+        for name, value in trainer.callback_metrics.items():
+            points = self.history[name] if wanted(name) and value.numel() == 1 else None
+            if points is not None and (not points or points[-1][0] != epoch):
+                points.append((epoch, float(value)))
+
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Runs after the epoch's metrics are computed and published (unlike the epoch-end hook)."""
         if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
             return
-        for name, value in trainer.callback_metrics.items():
-            if value.numel() == 1 and (name.startswith("val/") or name.endswith("loss_epoch")):
-                self.history[name].append((trainer.current_epoch, float(value)))
+        self._record(trainer, trainer.current_epoch, lambda name: name.startswith("val/"))
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.current_epoch > 0:
+            self._record(trainer, trainer.current_epoch - 1, _is_epoch_loss)
 
     def state_dict(self) -> dict[str, object]:
         return {"history": dict(self.history)}
@@ -37,6 +51,7 @@ class MetricsPlot(Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._record(trainer, trainer.current_epoch - 1, _is_epoch_loss)  # the last epoch's
         if not self.history:
             return
         losses = {k: v for k, v in self.history.items() if "loss" in k}
@@ -54,3 +69,7 @@ class MetricsPlot(Callback):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(self.path, dpi=100)
         plt.close(figure)
+
+
+def _is_epoch_loss(name: str) -> bool:
+    return name.endswith("loss_epoch")

@@ -74,18 +74,17 @@ def test_a_pruned_trial_stops_its_whole_process_group(tmp_path: Path) -> None:
     argv = fake_training(
         tmp_path,
         """
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         open(sys.argv[1], "w").write(str(child.pid))
         report("fit", 0.1)
-        time.sleep(120)
+        time.sleep(60)
         """,
     )
     pid_file = tmp_path / "child.pid"
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(0.5))
-    start = time.monotonic()
     with pytest.raises(optuna.TrialPruned):
         run_trial(study.ask(), [*argv, str(pid_file)], tmp_path, tmp_path / "t", "val/acc1", {})
-    assert time.monotonic() - start < 30
+    # the child outlives the trial's own process unless the trial's whole group was stopped
     assert gone_soon(pid_file.read_text())
 
 

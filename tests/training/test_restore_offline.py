@@ -34,6 +34,20 @@ def _offline(tmp_path: Path) -> dict[str, str]:
     }
 
 
+def _succeeds(script: Path, arguments: list[str], env: dict[str, str]) -> str:
+    """Run ``script`` as a user would; its standard output, once it has exited 0."""
+    process = subprocess.run(
+        [sys.executable, str(script), *arguments],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+    return process.stdout
+
+
 def test_eval_and_predict_from_a_pretrained_run_need_no_network(
     tmp_path: Path, toy_ade20k_root: Path
 ) -> None:
@@ -58,34 +72,12 @@ def test_eval_and_predict_from_a_pretrained_run_need_no_network(
         "model.backbone.pretrained=true",
         f"ckpt_path={checkpoint}",
     ]
-    evaluated = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "src" / "eval.py"), *overrides],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert evaluated.returncode == 0, evaluated.stdout[-3000:] + evaluated.stderr[-3000:]
-    assert "val/miou" in evaluated.stdout
+    assert "val/miou" in _succeeds(REPO_ROOT / "src" / "eval.py", overrides, env)
 
     images = tmp_path / "images"
     images.mkdir()
     source = sorted((toy_ade20k_root / "ADEChallengeData2016/images/validation").glob("*.jpg"))[0]
     shutil.copy(source, images / source.name)
-    predicted = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "scripts" / "predict.py"),
-            str(checkpoint),
-            str(images),
-            str(tmp_path / "out"),
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert predicted.returncode == 0, predicted.stdout[-3000:] + predicted.stderr[-3000:]
+    predict = REPO_ROOT / "scripts" / "predict.py"
+    _succeeds(predict, [str(checkpoint), str(images), str(tmp_path / "out")], env)
     assert (tmp_path / "out" / f"{source.stem}_mask.png").is_file()

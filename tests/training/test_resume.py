@@ -105,6 +105,13 @@ def _assert_same_final_state(expected_dir: Path, actual_dir: Path) -> None:
         torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-6)
     assert actual["lr_schedulers"] == expected["lr_schedulers"]
     _assert_same_history(expected_dir, actual_dir)
+    # what plots/metrics.png is drawn from covers the whole run, not the part after the resume
+    (plot,) = [key for key in expected["callbacks"] if key.startswith("MetricsPlot")]
+    mine, theirs = actual["callbacks"][plot]["history"], expected["callbacks"][plot]["history"]
+    assert mine.keys() == theirs.keys() and len(theirs["val/acc1"]) == EPOCHS
+    for name, points in theirs.items():
+        assert [epoch for epoch, _ in mine[name]] == [epoch for epoch, _ in points]
+        assert [value for _, value in mine[name]] == pytest.approx([v for _, v in points], abs=1e-6)
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,7 @@ def test_the_real_segmentation_preset_runs_on_toy_data(
             "experiment=resnest_seg",
             f"data.root={toy_ade20k_root}",
             "trainer.max_steps=2",
+            "++trainer.limit_val_batches=1",  # one 520-px image per validation is enough here
             "trainer=cpu",
             "model.backbone.pretrained=null",
         ],
