@@ -17,10 +17,12 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
+from pathlib import Path
 from typing import Any
 
+import hydra
 import torch
+from hydra import compose, initialize_config_dir
 from lightning import Callback, LightningDataModule, LightningModule, Trainer
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, Dataset
@@ -32,9 +34,8 @@ from src.data.loaders import make_loader
 from src.data.samplers import SampleKey
 from src.models.classification_module import ClassificationModule
 from src.models.mixing import mix_batch, soft_cross_entropy
-from src.models.optim import decay_groups, scaled_lr
-from src.models.schedules import warmup_cosine
 
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 NUM_CLASSES = 10
 WARM_STEPS = 2  # untimed steps at the start of every run (iterator and allocator warm-up)
 BASELINE = "bare PyTorch loop"
@@ -126,30 +127,19 @@ def lightning_run(
 
 
 def bare_run(
-    backbone: torch.nn.Module,
-    hparams: Any,
+    module: ClassificationModule,
     dataset: Dataset,
     batch_size: int,
     steps: int,
     device: torch.device,
 ) -> float:
-    """The same training steps as ``ClassificationModule.training_step`` in a plain loop."""
+    """The same training steps as ``ClassificationModule.training_step`` in a plain loop, with
+    the module's own optimiser and schedule (the run is one epoch)."""
     sync = device_sync(device)
     total = WARM_STEPS + steps
-    lr = scaled_lr(hparams.lr, batch_size)
-    optimizer = torch.optim.SGD(
-        decay_groups(backbone, lr, hparams.weight_decay),
-        lr=lr,
-        momentum=hparams.momentum,
-        nesterov=hparams.nesterov,
-    )
-    warmup = min(math.ceil(hparams.warmup_epochs * total), total)
-    scheduler = LambdaLR(
-        optimizer,
-        partial(
-            warmup_cosine, total_steps=total, warmup_steps=warmup, min_ratio=hparams.min_lr_ratio
-        ),
-    )
+    backbone, hparams = module.backbone, module.hparams
+    optimizer, multiplier = module.optimization(batch_size, total, epoch_steps=total)
+    scheduler = LambdaLR(optimizer, multiplier)
     backbone.train()
     start = math.nan
     for step, batch in enumerate(train_loader(dataset, batch_size), start=1):
@@ -191,6 +181,15 @@ def _quiet_lightning() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def configured_module(name: str) -> ClassificationModule:
+    """``ClassificationModule`` as ``model=classification`` configures it, on backbone ``name``."""
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            "train", overrides=[f"model.backbone.name={name}", f"model.num_classes={NUM_CLASSES}"]
+        )
+    return hydra.utils.instantiate(cfg.model)
+
+
 def e2e_section(
     name: str,
     batch: int,
@@ -202,14 +201,14 @@ def e2e_section(
 ) -> list[Table]:
     """Steps/s of the Lightning loop and the bare loop, and Lightning's overhead in percent."""
     torch.manual_seed(0)
-    module = ClassificationModule(backbone={"name": name}, num_classes=NUM_CLASSES)
-    backbone = copy.deepcopy(module.backbone).to(device)
+    module = configured_module(name)
+    bare = copy.deepcopy(module).to(device)
     dataset = RandomImages(batch * (WARM_STEPS + steps), image_size)
     data = InMemoryDataModule(dataset, batch)
     candidates = [
         Candidate(
             BASELINE,
-            lambda: bare_run(backbone, module.hparams, dataset, batch, steps, device),
+            lambda: bare_run(bare, dataset, batch, steps, device),
             steps,
             self_timed=True,
         ),

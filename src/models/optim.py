@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from torch import nn
 
 REFERENCE_BATCH = 256
@@ -10,6 +13,19 @@ REFERENCE_BATCH = 256
 def scaled_lr(base_lr: float, global_batch: int, reference_batch: int = REFERENCE_BATCH) -> float:
     """Linear scaling rule (Goyal et al. 2017): ``base_lr`` is the LR for ``reference_batch`` images."""
     return base_lr * global_batch / reference_batch
+
+
+def global_batch(trainer: Any, batch_size: int) -> int:
+    """Images per optimiser step: ``batch_size`` per process, every process, accumulation."""
+    return batch_size * trainer.world_size * trainer.accumulate_grad_batches
+
+
+def steps_per_epoch(trainer: Any) -> float:
+    """Optimiser steps in one epoch (after ``limit_train_batches`` and accumulation)."""
+    if not math.isfinite(trainer.num_training_batches):  # step-based runs load data lazily
+        trainer.fit_loop.setup_data()
+    batches = trainer.num_training_batches
+    return max(batches / trainer.accumulate_grad_batches, 1.0)
 
 
 def decay_groups(

@@ -1,8 +1,14 @@
-"""Per-iteration learning-rate multipliers (pure functions of the step, so resume is exact)."""
+"""Per-iteration learning-rate multipliers (pure functions of the step, so resume is exact).
+
+``cosine_schedule`` and ``poly_schedule`` are what the ``model.lr_schedule`` config node points
+at (``_partial_``): the config gives the recipe's shape (warmup epochs, end ratio, power), the
+task module the run's length, and they return the multiplier of each step.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 
 from torch.optim import Optimizer
@@ -24,6 +30,33 @@ def poly(step: int, total_steps: int, power: float = 0.9, warmup_steps: int = 0)
     return max(1.0 - step / max(total_steps, 1), 0.0) ** power
 
 
-def step_scheduler(optimizer: Optimizer, multiplier: partial) -> dict[str, object]:
+Multiplier = Callable[[int], float]
+LRSchedule = Callable[
+    ..., Multiplier
+]  # a schedule node: (total_steps=, steps_per_epoch=) -> Multiplier
+
+
+def warmup_steps(warmup_epochs: float, steps_per_epoch: float, total_steps: int) -> int:
+    """Warmup epochs as optimiser steps (a started step counts whole), at most the whole run."""
+    return min(math.ceil(warmup_epochs * steps_per_epoch), total_steps)
+
+
+def cosine_schedule(
+    *, total_steps: int, steps_per_epoch: float, warmup_epochs: float = 5.0, min_ratio: float = 0.0
+) -> Multiplier:
+    """The ImageNet recipe: ``warmup_epochs`` of linear warmup, then cosine to ``min_ratio``."""
+    warmup = warmup_steps(warmup_epochs, steps_per_epoch, total_steps)
+    return partial(warmup_cosine, total_steps=total_steps, warmup_steps=warmup, min_ratio=min_ratio)
+
+
+def poly_schedule(
+    *, total_steps: int, steps_per_epoch: float, power: float = 0.9, warmup_epochs: float = 0.0
+) -> Multiplier:
+    """The segmentation recipe: the poly rule per iteration, after optional warmup epochs."""
+    warmup = warmup_steps(warmup_epochs, steps_per_epoch, total_steps)
+    return partial(poly, total_steps=total_steps, power=power, warmup_steps=warmup)
+
+
+def step_scheduler(optimizer: Optimizer, multiplier: Multiplier) -> dict[str, object]:
     """A Lightning scheduler config that applies ``multiplier(step)`` every optimiser step."""
     return {"scheduler": LambdaLR(optimizer, multiplier), "interval": "step", "frequency": 1}

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import rich
 import torch
 import torch.nn.functional as F
-from lightning import LightningModule
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
@@ -18,29 +17,24 @@ from torch import nn
 from src.data.collate import IGNORE_INDEX
 from src.metrics.report import format_iou_table, format_summary_table
 from src.metrics.segmentation import SegmentationMetrics
-from src.models.backbones import backbone_from_config
-from src.models.checkpoint_fit import check_checkpoint_fits
+from src.models.backbones.factory import BackboneNode
 from src.models.inference import InferenceConfig, segment
-from src.models.optim import decay_groups, scaled_lr
-from src.models.schedules import poly, step_scheduler
 from src.models.segmentation_weights import load_segmentation_weights
 from src.models.segmentation_zoo import zoo_entry
 from src.models.segmentor import Segmentor
-from src.models.steps import (
-    TRAIN_TALLY_KEY,
-    EpochTally,
-    empty_step_loss,
-    is_empty,
-    log_counts,
-    log_loss,
-)
+from src.models.steps import EpochTally, empty_step_loss, is_empty, log_counts, log_loss
+from src.models.task_module import LRPart, LRScheduleNode, OptimizerNode, TaskModule
+from src.utils.config_types import Supplies
 
-HeadFactory = Callable[..., nn.Module]
+# a decode head class partially applied by the config; the module adds the input channels and
+# the class count
+HeadNode = Annotated[Callable[..., nn.Module], Supplies("in_channels", "num_classes")]
 
 
-class SegmentationModule(LightningModule):
-    """Cross-entropy (ignoring ``ignore_index``) + weighted auxiliary loss; SGD, heads at ``head_lr_mult`` x LR,
-    poly schedule per iteration; dataset-level pixAcc / mIoU from one confusion matrix.
+class SegmentationModule(TaskModule):
+    """Cross-entropy (ignoring ``ignore_index``) + weighted auxiliary loss, heads at
+    ``head_lr_mult`` x LR; dataset-level pixAcc / mIoU from one confusion matrix; the optimiser
+    and the LR schedule (by default SGD, poly per iteration) come from the config.
 
     ``decode_head`` and ``aux_head`` are partially-applied head classes (Hydra ``_partial_``):
     this module supplies ``in_channels`` from the backbone's ``feature_info`` and
@@ -54,31 +48,30 @@ class SegmentationModule(LightningModule):
 
     def __init__(
         self,
-        backbone: dict[str, Any],
+        backbone: BackboneNode,
         num_classes: int,
-        decode_head: HeadFactory,
-        aux_head: HeadFactory | None = None,
+        decode_head: HeadNode,
+        optimizer: OptimizerNode,
+        lr_schedule: LRScheduleNode,
+        aux_head: HeadNode | None = None,
         aux_weight: float = 0.2,
         align_corners: bool = False,
         ignore_index: int = IGNORE_INDEX,
         lr: float = 0.004,
         lr_reference_batch: int = 16,
         head_lr_mult: float = 10.0,
-        momentum: float = 0.9,
         weight_decay: float = 1e-4,
         decay_norm_and_bias: bool = True,
-        poly_power: float = 0.9,
-        warmup_iters: int = 0,
         inference: dict[str, Any] | None = None,
         channels_last: bool = False,
         compile: bool = False,
         pretrained: str | None = None,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters(ignore=["decode_head", "aux_head"])
-        if pretrained:  # the whole model comes from the file: no ImageNet backbone weights
-            backbone = {**backbone, "pretrained": None}
-        encoder = backbone_from_config(backbone, num_classes=0)
+        super().__init__(
+            optimizer, lr_schedule, backbone=backbone, decode_head=decode_head, aux_head=aux_head
+        )
+        # a whole-model file replaces the backbone's ImageNet weights: not loaded first
+        encoder = backbone(num_classes=0, **({"pretrained": None} if pretrained else {}))
         channels = [info["num_chs"] for info in encoder.feature_info]
         decoder = decode_head(in_channels=channels[-1], num_classes=num_classes)
         auxiliary = (
@@ -93,21 +86,19 @@ class SegmentationModule(LightningModule):
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index)
         self.train_tally, self.val_tally = EpochTally(), EpochTally()
 
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        check_checkpoint_fits(self, checkpoint)  # one summary instead of Lightning's key lists
-        if TRAIN_TALLY_KEY in checkpoint:
-            self.train_tally.restore(checkpoint[TRAIN_TALLY_KEY], self.global_rank)
+    @property
+    def network(self) -> nn.Module:
+        return self.model
 
-    def configure_model(self) -> None:
-        if self.hparams.channels_last:
-            self.model.to(memory_format=torch.channels_last)
-        if self.hparams.compile:
-            self.model.backbone.compile()
+    @property
+    def encoder(self) -> nn.Module:
+        return self.model.backbone
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
-        if self.hparams.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return self.model(images)
+    def lr_parts(self) -> list[LRPart]:
+        heads = [("head_", self.model.decode_head), ("aux_", self.model.aux_head)]
+        return [("backbone_", self.model.backbone, 1.0)] + [
+            (prefix, head, self.hparams.head_lr_mult) for prefix, head in heads if head is not None
+        ]
 
     def loss(self, outputs: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
         ce = partial(F.cross_entropy, ignore_index=self.hparams.ignore_index)
@@ -115,9 +106,6 @@ class SegmentationModule(LightningModule):
         if "aux" in outputs:
             loss = loss + self.hparams.aux_weight * ce(outputs["aux"], target)
         return loss
-
-    def on_train_batch_start(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.train_tally.start_batch(batch_idx)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         log_counts(self, self.train_tally, "train", batch)
@@ -127,11 +115,8 @@ class SegmentationModule(LightningModule):
         log_loss(self, self.train_tally, loss, batch_size=len(batch["target"]))
         return loss
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[TRAIN_TALLY_KEY] = self.train_tally.global_state()
-
     def on_validation_epoch_start(self) -> None:
-        self.val_tally.reset()
+        super().on_validation_epoch_start()
         self.val_metrics.reset()  # see EpochTally.reset
 
     def validation_step(
@@ -171,39 +156,3 @@ class SegmentationModule(LightningModule):
                     for i, (name, iou) in enumerate(zip(names, iou_per_class, strict=True))
                 ]
                 logger.log_table("val/iou_per_class", columns=["id", "class", "iou"], data=rows)
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        trainer = self.trainer
-        global_batch = (
-            trainer.datamodule.batch_size * trainer.world_size * trainer.accumulate_grad_batches
-        )
-        lr = scaled_lr(self.hparams.lr, global_batch, self.hparams.lr_reference_batch)
-        decay = self.hparams.weight_decay
-        groups = [
-            *decay_groups(
-                self.model.backbone, lr, decay, "backbone_", self.hparams.decay_norm_and_bias
-            ),
-            *decay_groups(
-                self.model.decode_head,
-                lr * self.hparams.head_lr_mult,
-                decay,
-                "head_",
-                self.hparams.decay_norm_and_bias,
-            ),
-        ]
-        if self.model.aux_head is not None:
-            groups += decay_groups(
-                self.model.aux_head,
-                lr * self.hparams.head_lr_mult,
-                decay,
-                "aux_",
-                self.hparams.decay_norm_and_bias,
-            )
-        optimizer = torch.optim.SGD(groups, lr=lr, momentum=self.hparams.momentum)
-        multiplier = partial(
-            poly,
-            total_steps=int(trainer.estimated_stepping_batches),
-            power=self.hparams.poly_power,
-            warmup_steps=self.hparams.warmup_iters,
-        )
-        return {"optimizer": optimizer, "lr_scheduler": step_scheduler(optimizer, multiplier)}

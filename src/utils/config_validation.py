@@ -1,12 +1,13 @@
 """Checking config keys and value types against the signatures they will be passed to.
 
 Hydra would otherwise fail deep inside instantiation (or, for a typo in an optional key, not at
-all). Every ``_target_`` in the ``model``, ``data`` and ``trainer`` groups is checked before
-anything is built or read: unknown keys get the closest allowed names, wrong types the
-expected type, values outside a range annotated in the signature (``PositiveInt``) the range.
-``model.backbone`` is a plain mapping passed to ``create_backbone``, so its keys are checked
-against the types of ``create_backbone`` and ``ResNeSt``. :func:`check_devices` then checks
-the config against this machine (GPUs asked for, GPUs present).
+all). Every ``_target_`` node of the checked groups, nested ones included (``model.backbone``,
+``model.optimizer``, the heads), is checked against the signature it feeds before anything is
+built or read: unknown keys get the closest allowed names, wrong types the expected type,
+values outside a range annotated in the signature (``PositiveInt``) the range, and keys that
+the receiving code supplies itself (``Supplies`` on its parameter) are refused.
+:func:`check_devices` then checks the config against this machine (GPUs asked for, GPUs
+present).
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from src.models.backbones.factory import backbone_config_types
-from src.utils.config_types import annotated_bounds
+from src.utils.config_types import annotated_bounds, supplied_keys
 from src.utils.run_config import hydra_choices
 
-CHECKED_GROUPS = ("model", "data", "trainer")
+CHECKED_GROUPS = ("model", "data", "trainer", "callbacks", "logger")
 _SCALARS = (bool, int, float, str)
 
 
@@ -36,12 +36,9 @@ class ConfigError(ValueError):
 def validate_config(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` naming the first bad key path and what is allowed there."""
     for group in CHECKED_GROUPS:
-        if group in cfg and cfg[group] is not None and "_target_" in cfg[group]:
-            values = OmegaConf.to_container(cfg[group], resolve=True)
-            _check_target(group, values)
-    backbone = OmegaConf.select(cfg, "model.backbone")
-    if isinstance(backbone, DictConfig):
-        _check_backbone(OmegaConf.to_container(backbone, resolve=True))
+        node = cfg.get(group)
+        if isinstance(node, DictConfig):
+            _check_nodes(group, OmegaConf.to_container(node, resolve=True))
 
 
 def check_devices(cfg: DictConfig) -> None:
@@ -64,36 +61,60 @@ def check_devices(cfg: DictConfig) -> None:
         )
 
 
+def _check_nodes(path: str, values: Any) -> None:
+    """Check every ``_target_`` node in ``values``, the node at ``path`` and all below it."""
+    if not isinstance(values, dict):
+        return
+    if "_target_" in values:
+        _check_target(path, values)
+    for key, value in values.items():
+        _check_nodes(f"{path}.{key}", value)
+
+
 def _check_target(path: str, values: dict[str, Any]) -> None:
     target = hydra.utils.get_object(values["_target_"])
-    signature = inspect.signature(target)
-    parameters = signature.parameters
+    parameters = _signature(target).parameters
     keys = {key for key in values if not key.startswith("_")}
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         _check_keys(path, keys, [name for name in parameters if name != "self"])
-    hints = _type_hints(target)
-    for key in sorted(keys & set(hints)):
-        _check_value(f"{path}.{key}", values[key], hints[key], f"by {values['_target_']}")
+    where = f"by {values['_target_']}"
+    for key in sorted(keys & set(parameters)):
+        expected = parameters[key].annotation
+        if expected is not inspect.Parameter.empty:
+            _check_value(f"{path}.{key}", values[key], expected, where)
+            _check_supplied(f"{path}.{key}", values[key], expected, where)
 
 
-def _check_backbone(values: dict[str, Any]) -> None:
-    """Keys and types of ``model.backbone``; null is allowed everywhere (the variant's value)."""
-    types = backbone_config_types()
-    _check_keys("model.backbone", set(values), list(types))
-    for key in sorted(values):
-        if values[key] is not None:
-            where = "by create_backbone; null keeps the variant's own value"
-            _check_value(f"model.backbone.{key}", values[key], types[key], where, nullable=True)
+def _check_supplied(path: str, node: Any, expected: Any, where: str) -> None:
+    """Refuse keys of the node at ``path`` that the code receiving it passes itself."""
+    if not isinstance(node, dict):
+        return
+    for key in supplied_keys(expected):
+        if key in node:
+            raise ConfigError(
+                f"{path}.{key} cannot be set: it is supplied {where} when the node is "
+                f"built. Remove {path}.{key} from the config."
+            )
 
 
-def _check_value(path: str, value: Any, expected: Any, where: str, nullable: bool = False) -> None:
-    accepted = expected | None if nullable else expected
-    if not _accepts(accepted, value):
+def _signature(target: Any) -> inspect.Signature:
+    """The signature with its annotations evaluated; unresolvable ones are left as strings,
+    which accept any value."""
+    try:
+        return inspect.signature(target, eval_str=True)
+    except (NameError, TypeError):
+        return inspect.signature(target)
+
+
+def _check_value(path: str, value: Any, expected: Any, where: str) -> None:
+    if isinstance(value, dict) and "_target_" in value:  # a node: checked by its own target
+        return
+    if not _accepts(expected, value):
         raise ConfigError(
-            f"{path}={value!r} has the wrong type: {_describe(accepted)} expected ({where})."
+            f"{path}={value!r} has the wrong type: {_describe(expected)} expected ({where})."
         )
     for bound in annotated_bounds(expected):
-        if not bound(value):
+        if value is not None and not bound(value):
             raise ConfigError(f"{path}={value!r} is out of range: must be {bound} ({where}).")
 
 
@@ -104,14 +125,6 @@ def _check_keys(path: str, keys: set[str], allowed: list[str] | tuple[str, ...])
         raise ConfigError(
             f"{path}.{key} is not a known key.{hint} Allowed keys: {', '.join(sorted(allowed))}."
         )
-
-
-def _type_hints(target: Any) -> dict[str, Any]:
-    function = target.__init__ if inspect.isclass(target) else target
-    try:
-        return typing.get_type_hints(function, include_extras=True)
-    except (NameError, TypeError):  # annotations that cannot be resolved: skip type checks
-        return {}
 
 
 def _accepts(expected: Any, value: Any) -> bool:

@@ -42,7 +42,7 @@ def _overrides(data_root: Path) -> list[str]:
         "callbacks=ema",
         "callbacks.ema.decay=0.8",
         f"callbacks.last_checkpoint.every_n_train_steps={CHECKPOINT_EVERY}",
-        "model.warmup_epochs=1",
+        "model.lr_schedule.warmup_epochs=1",
         "model.mixup_alpha=0.2",
         "model.backbone.dropblock_prob=0.2",
         "trainer.log_every_n_steps=1",  # a row per step: the CSV check sees every one

@@ -1,40 +1,34 @@
-"""``create_backbone``: a named variant, plus any override, validated before anything is built."""
+"""``create_backbone``: a named variant, plus any override, validated before anything is built.
+
+It is the ``_target_`` of the ``model.backbone`` config node (``_partial_``: the task module
+adds ``num_classes``), so every key of that node is one of its arguments.
+"""
 
 from __future__ import annotations
 
 import difflib
 import inspect
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
+from typing import Annotated, Any
 
 from src.models.backbones.complexity import count_macs
 from src.models.backbones.norm import NORM_LAYERS
 from src.models.backbones.pretrained import load_pretrained
 from src.models.backbones.resnest import DILATION_SCHEME, STAGE_PLANES, ResNeSt, group_width
 from src.models.backbones.variants import VARIANTS
-from src.utils.config_types import AtLeast, annotated_bounds
+from src.utils.config_types import AtLeast, Supplies, annotated_bounds
 
+# ``model.backbone``: ``create_backbone`` partially applied by the config; the task module adds
+# its class count (``model.num_classes`` for classification, 0 for a features-only backbone)
+BackboneNode = Annotated[Callable[..., ResNeSt], Supplies("num_classes")]
 WIDTH_POLICIES = ("fixed", "flops_matched")
 ARCH_KEYS = tuple(
     name for name in inspect.signature(ResNeSt.__init__).parameters if name not in ("self",)
 )
 # The image size at which MACs are matched; FLOP tables use 224.
 MATCH_IMAGE_SIZE = 224
-
-
-def backbone_config_types() -> dict[str, Any]:
-    """Each key of the ``model.backbone`` config group and the type its value must have (or
-    null, for the variant's table value): ``create_backbone``'s own arguments, then the
-    architecture overrides with their types in ``ResNeSt``."""
-    own = typing.get_type_hints(create_backbone, include_extras=True)
-    arch = typing.get_type_hints(ResNeSt.__init__, include_extras=True)
-    types = {key: own[key] for key in inspect.signature(create_backbone).parameters if key in own}
-    types.pop("overrides")
-    return {**types, **{key: arch[key] for key in ARCH_KEYS if key not in types}}
 
 
 def list_backbones() -> list[str]:
@@ -61,8 +55,10 @@ def create_backbone(
     ``width_policy="flops_matched"`` replaces ``bottleneck_width`` by the width that keeps the
     backbone's MACs closest to the named variant's own setting, for fair radix x cardinality
     comparisons at equal compute (the paper's 64d / 40d / 24d ablation).
+    Any other keyword is a ``ResNeSt`` argument replacing the table's value; None keeps it.
     Invalid settings raise ``ValueError`` naming the key before any layer is allocated.
     """
+    overrides = {key: value for key, value in overrides.items() if value is not None}
     if name not in VARIANTS:
         close = difflib.get_close_matches(name, VARIANTS, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -94,13 +90,29 @@ def create_backbone(
     return model
 
 
-def backbone_from_config(config: Mapping[str, Any], **fixed: Any) -> ResNeSt:
-    """``create_backbone`` from the ``model.backbone`` config group; null values keep the
-    variant's table value, so every override can sit in the config (and in sweeps) as a key."""
-    if isinstance(config, DictConfig):
-        config = OmegaConf.to_container(config, resolve=True)
-    settings = {key: value for key, value in config.items() if value is not None}
-    return create_backbone(**settings, **fixed)
+def _config_signature() -> inspect.Signature:
+    """``create_backbone``'s signature as a config sees it: its own arguments, then every
+    ``ResNeSt`` argument it forwards, typed as there or null (the variant's table value).
+
+    Config validation reads keys, types and ranges from this one signature (the
+    ``model.backbone`` node's ``_target_``), so they are written only in ``ResNeSt``.
+    """
+    own = inspect.signature(create_backbone).parameters
+    own_types = typing.get_type_hints(create_backbone, include_extras=True)
+    arch_types = typing.get_type_hints(ResNeSt.__init__, include_extras=True)
+    named = [
+        parameter.replace(annotation=own_types[name])
+        for name, parameter in own.items()
+        if parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    forwarded = [
+        inspect.Parameter(
+            key, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=arch_types[key] | None
+        )
+        for key in ARCH_KEYS
+        if key not in own
+    ]
+    return inspect.Signature([*named, *forwarded], return_annotation=ResNeSt)
 
 
 def validate_arch(arch: dict[str, Any]) -> None:
@@ -204,3 +216,6 @@ def _key(arch: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 def _macs(arch_key: tuple[tuple[str, Any], ...]) -> int:
     arch = dict(arch_key)
     return count_macs(lambda: ResNeSt(**arch), MATCH_IMAGE_SIZE, arch.get("in_chans", 3))
+
+
+create_backbone.__signature__ = _config_signature()  # type: ignore[attr-defined]

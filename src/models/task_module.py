@@ -1,0 +1,132 @@
+"""What the task modules share: config nodes as hyper-parameters, the fast path, the optimiser
+with its LR rules, and the epoch tallies that a checkpoint carries."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any
+
+import torch
+from lightning import LightningModule
+from torch import nn
+from torch.optim import Optimizer
+
+from src.models.checkpoint_fit import check_checkpoint_fits
+from src.models.optim import decay_groups, global_batch, scaled_lr, steps_per_epoch
+from src.models.schedules import LRSchedule, Multiplier, step_scheduler
+from src.models.steps import TRAIN_TALLY_KEY, EpochTally
+from src.utils.config_types import Supplies
+
+# ``model.optimizer``: a torch optimiser class, partially applied by the config (momentum,
+# betas, ...); the module passes the parameter groups, the scaled LR and the weight decay
+OptimizerNode = Annotated[Callable[..., Optimizer], Supplies("params", "lr", "weight_decay")]
+# ``model.lr_schedule``: see src/models/schedules.py; the module passes the run's length
+LRScheduleNode = Annotated[LRSchedule, Supplies("total_steps", "steps_per_epoch")]
+# (name prefix of its parameter groups, the part, its LR as a multiple of the base LR)
+LRPart = tuple[str, nn.Module, float]
+
+
+def node_config(node: Callable[..., Any] | None) -> dict[str, Any] | None:
+    """A built ``_partial_`` config node as the plain mapping it was built from, so the
+    hyper-parameters of a checkpoint stay plain data (``weights_only`` loading)."""
+    if node is None:
+        return None
+    if not isinstance(node, partial):
+        raise TypeError(f"expected a config node with _partial_: true, got {node!r}")
+    target = f"{node.func.__module__}.{node.func.__qualname__}"
+    return {"_target_": target, "_partial_": True, **node.keywords}
+
+
+class TaskModule(LightningModule):
+    """The training machinery of a task; a subclass builds its network and tallies.
+
+    Hyper-parameters read here: ``lr`` (for ``lr_reference_batch`` images: the optimiser gets
+    ``lr * global_batch / lr_reference_batch``, the global batch counting every process and
+    accumulation), ``weight_decay`` and ``decay_norm_and_bias`` (see
+    :func:`src.models.optim.decay_groups`), ``channels_last`` and ``compile``.
+    """
+
+    train_tally: EpochTally
+    val_tally: EpochTally
+
+    def __init__(
+        self,
+        optimizer: OptimizerNode,
+        lr_schedule: LRScheduleNode,
+        **nodes: Callable[..., Any] | None,
+    ) -> None:
+        """``optimizer``, ``lr_schedule`` and the other built config ``nodes`` (backbone,
+        heads) are recorded as their configs among the subclass's hyper-parameters."""
+        super().__init__()
+        nodes = {"optimizer": optimizer, "lr_schedule": lr_schedule, **nodes}
+        caller = inspect.currentframe().f_back  # the subclass's __init__, with its arguments
+        self.save_hyperparameters(ignore=list(nodes), frame=caller)
+        self.hparams.update({name: node_config(node) for name, node in nodes.items()})
+        self.optimizer_node, self.lr_schedule_node = optimizer, lr_schedule
+
+    @property
+    def network(self) -> nn.Module:
+        """The whole network ``forward`` runs."""
+        raise NotImplementedError
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The backbone: what ``compile`` compiles (in place, so state-dict keys stay)."""
+        raise NotImplementedError
+
+    def lr_parts(self) -> list[LRPart]:
+        """The parts that train, each with its LR multiple of the base LR."""
+        raise NotImplementedError
+
+    def configure_model(self) -> None:
+        if self.hparams.channels_last:
+            self.network.to(memory_format=torch.channels_last)
+        if self.hparams.compile:
+            self.encoder.compile()
+
+    def forward(self, images: torch.Tensor) -> Any:
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.network(images)
+
+    def optimization(
+        self, images_per_step: int, total_steps: int, epoch_steps: float
+    ) -> tuple[Optimizer, Multiplier]:
+        """The optimiser over :meth:`lr_parts` and the LR multiplier of each step."""
+        lr = scaled_lr(self.hparams.lr, images_per_step, self.hparams.lr_reference_batch)
+        decay = self.hparams.weight_decay
+        groups = [
+            group
+            for prefix, part, multiple in self.lr_parts()
+            for group in decay_groups(
+                part, lr * multiple, decay, prefix, self.hparams.decay_norm_and_bias
+            )
+        ]
+        optimizer = self.optimizer_node(params=groups, lr=lr, weight_decay=decay)
+        multiplier = self.lr_schedule_node(total_steps=total_steps, steps_per_epoch=epoch_steps)
+        return optimizer, multiplier
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        trainer = self.trainer
+        optimizer, multiplier = self.optimization(
+            global_batch(trainer, trainer.datamodule.batch_size),
+            int(trainer.estimated_stepping_batches),
+            steps_per_epoch(trainer),
+        )
+        return {"optimizer": optimizer, "lr_scheduler": step_scheduler(optimizer, multiplier)}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[TRAIN_TALLY_KEY] = self.train_tally.global_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_checkpoint_fits(self, checkpoint)  # one summary instead of Lightning's key lists
+        if TRAIN_TALLY_KEY in checkpoint:
+            self.train_tally.restore(checkpoint[TRAIN_TALLY_KEY], self.global_rank)
+
+    def on_train_batch_start(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.train_tally.start_batch(batch_idx)
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_tally.reset()  # see EpochTally.reset
