@@ -80,10 +80,8 @@ class SegmentationModule(LightningModule):
             backbone = {**backbone, "pretrained": None}
         encoder = backbone_from_config(backbone, num_classes=0)
         channels = [info["num_chs"] for info in encoder.feature_info]
-        decoder = decode_head(in_channels=channels[-1], num_classes=num_classes)
-        auxiliary = (
-            aux_head(in_channels=channels[-2], num_classes=num_classes) if aux_head else None
-        )
+        decoder = decode_head(in_channels=channels, num_classes=num_classes)
+        auxiliary = aux_head(in_channels=channels, num_classes=num_classes) if aux_head else None
         self.model = Segmentor(encoder, decoder, auxiliary, align_corners=align_corners)
         if pretrained:
             load_segmentation_weights(self.model, pretrained)
