@@ -73,10 +73,8 @@ class SegmentationModule(TaskModule):
         # a whole-model file replaces the backbone's ImageNet weights: not loaded first
         encoder = backbone(num_classes=0, **({"pretrained": None} if pretrained else {}))
         channels = [info["num_chs"] for info in encoder.feature_info]
-        decoder = decode_head(in_channels=channels[-1], num_classes=num_classes)
-        auxiliary = (
-            aux_head(in_channels=channels[-2], num_classes=num_classes) if aux_head else None
-        )
+        decoder = decode_head(in_channels=channels, num_classes=num_classes)
+        auxiliary = aux_head(in_channels=channels, num_classes=num_classes) if aux_head else None
         self.model = Segmentor(encoder, decoder, auxiliary, align_corners=align_corners)
         if pretrained:
             load_segmentation_weights(self.model, pretrained)

@@ -11,8 +11,6 @@ Return contract of ``Segmentor.forward(x)`` for ``x`` of shape B×3×H×W:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -51,13 +49,3 @@ class Segmentor(nn.Module):
         return F.interpolate(
             logits, size=x.shape[-2:], mode="bilinear", align_corners=self.align_corners
         )
-
-    def backbone_parameters(self) -> Iterator[nn.Parameter]:
-        """Pretrained parameters, trained at the base learning rate."""
-        return self.backbone.parameters()
-
-    def head_parameters(self) -> Iterator[nn.Parameter]:
-        """Freshly initialised head parameters, trained at 10x the base learning rate."""
-        yield from self.decode_head.parameters()
-        if self.aux_head is not None:
-            yield from self.aux_head.parameters()

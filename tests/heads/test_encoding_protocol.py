@@ -26,7 +26,7 @@ from src.models.heads.deeplabv3 import DeepLabV3Head
 from src.models.inference import InferenceConfig, segment
 from src.models.segmentation_zoo import ZOO_PROTOCOL
 from src.models.segmentor import Segmentor
-from tests.heads.tiny_backbone import TinyBackbone
+from tests.heads.tiny_backbone import CHANNELS, TinyBackbone
 from tests.helpers import CONFIG_DIR, REPO_ROOT
 from tests.oracles.encoding_oracle import encoding_base
 from tests.oracles.randomise import randomise_batchnorm
@@ -54,7 +54,7 @@ class AsTheirBaseNet(nn.Module):
 @pytest.fixture(scope="module")
 def network() -> nn.Module:
     torch.manual_seed(7)
-    decode = DeepLabV3Head(64, NUM_CLASSES, channels=8, atrous_rates=(1, 2, 3))
+    decode = DeepLabV3Head(list(CHANNELS), NUM_CLASSES, channels=8, atrous_rates=(1, 2, 3))
     net = Segmentor(TinyBackbone(output_stride=8), decode, align_corners=True)
     return randomise_batchnorm(net, seed=7)
 

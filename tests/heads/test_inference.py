@@ -15,7 +15,7 @@ from src.models.inference import (
     segment,
 )
 from src.models.segmentor import Segmentor
-from tests.heads.tiny_backbone import TinyBackbone
+from tests.heads.tiny_backbone import CHANNELS, TinyBackbone
 
 K = 4
 
@@ -52,7 +52,7 @@ def mirror_symmetric_conv() -> nn.Module:
 
 
 def tiny_segmentor() -> Segmentor:
-    decode = DeepLabV3Head(64, K, channels=8, atrous_rates=(1, 2, 3))
+    decode = DeepLabV3Head(list(CHANNELS), K, channels=8, atrous_rates=(1, 2, 3))
     return Segmentor(TinyBackbone(output_stride=8), decode).eval()
 
 

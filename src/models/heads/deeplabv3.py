@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from src.models.heads.base import DecodeHead
 from src.models.heads.layers import NormFactory, conv_norm_relu
 
 
@@ -64,17 +65,16 @@ class ASPP(nn.Module):
         return self.project(torch.cat([branch(x) for branch in self.branches], dim=1))
 
 
-class DeepLabV3Head(nn.Module):
-    """Decode head: logits at the resolution of the chosen backbone feature map.
+class DeepLabV3Head(DecodeHead):
+    """Decode head: ASPP and a 3x3 bottleneck on ``features[in_index]`` (C5 by default).
 
-    Takes the backbone's feature list ([C2, C3, C4, C5]) and reads ``features[in_index]``
-    (C5 by default), so it does not need to know which backbone feeds it; ``in_channels``
-    must match that map's ``feature_info[in_index]["num_chs"]``.
+    ``in_channels`` lists the channels of every backbone feature map ([C2, C3, C4, C5]), so the
+    head does not need to know which backbone feeds it; see :class:`DecodeHead`.
     """
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: Sequence[int],
         num_classes: int,
         channels: int = 256,
         atrous_rates: tuple[int, ...] = (12, 24, 36),
@@ -83,13 +83,10 @@ class DeepLabV3Head(nn.Module):
         norm_layer: NormFactory = nn.BatchNorm2d,
         in_index: int = -1,
     ) -> None:
-        super().__init__()
-        self.in_index = in_index
-        self.aspp = ASPP(in_channels, channels, atrous_rates, aspp_dropout, norm_layer)
+        super().__init__(in_channels, in_index)
+        self.aspp = ASPP(self.input_channels, channels, atrous_rates, aspp_dropout, norm_layer)
         self.bottleneck = conv_norm_relu(channels, channels, 3, norm_layer)
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Conv2d(channels, num_classes, 1)
+        self.add_classifier(channels, num_classes, dropout)
 
-    def forward(self, features: Sequence[Tensor]) -> Tensor:
-        x = self.bottleneck(self.aspp(features[self.in_index]))
-        return self.classifier(self.dropout(x))
+    def transform(self, x: Tensor) -> Tensor:
+        return self.bottleneck(self.aspp(x))

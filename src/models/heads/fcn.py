@@ -11,19 +11,20 @@ from itertools import pairwise
 
 from torch import Tensor, nn
 
+from src.models.heads.base import DecodeHead
 from src.models.heads.layers import NormFactory, conv_norm_relu
 
 
-class FCNHead(nn.Module):
-    """``num_convs`` x (3x3 conv → norm → ReLU), then Dropout and a 1x1 classifier.
+class FCNHead(DecodeHead):
+    """``num_convs`` x (3x3 conv → norm → ReLU) on ``features[in_index]``, then the classifier.
 
-    Reads ``features[in_index]`` from the backbone's [C2, C3, C4, C5] list; ``in_channels``
-    must match that map's channel count. Output is at that map's resolution.
+    ``in_channels`` lists the channels of every backbone feature map ([C2, C3, C4, C5]); see
+    :class:`DecodeHead`. Output is at the resolution of the map it reads.
     """
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: Sequence[int],
         num_classes: int,
         channels: int = 256,
         dropout: float = 0.1,
@@ -31,19 +32,17 @@ class FCNHead(nn.Module):
         num_convs: int = 1,
         norm_layer: NormFactory = nn.BatchNorm2d,
     ) -> None:
-        super().__init__()
+        super().__init__(in_channels, in_index)
         if num_convs < 1:
             raise ValueError(
                 f"num_convs={num_convs} must be at least 1: the classifier reads the "
                 f"{channels}-channel output of the convs."
             )
-        self.in_index = in_index
-        widths = [in_channels] + [channels] * num_convs
+        widths = [self.input_channels] + [channels] * num_convs
         self.convs = nn.Sequential(
             *(conv_norm_relu(c_in, c_out, 3, norm_layer) for c_in, c_out in pairwise(widths))
         )
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Conv2d(channels, num_classes, 1)
+        self.add_classifier(channels, num_classes, dropout)
 
-    def forward(self, features: Sequence[Tensor]) -> Tensor:
-        return self.classifier(self.dropout(self.convs(features[self.in_index])))
+    def transform(self, x: Tensor) -> Tensor:
+        return self.convs(x)
