@@ -66,6 +66,40 @@ def test_a_value_out_of_its_annotated_range_names_the_key_and_the_range(
     assert str(error.value).startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["+model.backbone.num_classes=5"], "model.backbone.num_classes cannot be set: it is supplied by src.models.classification_module.ClassificationModule"),
+        (["+model.optimizer.lr=0.5"], "model.optimizer.lr cannot be set"),
+        (["model/optimizer=adamw", "+model.optimizer.weight_decay=0.05"], "model.optimizer.weight_decay cannot be set"),
+        (["+model.lr_schedule.total_steps=10"], "model.lr_schedule.total_steps cannot be set"),
+        (["experiment=toy_seg", "+model.decode_head.in_channels=64"], "model.decode_head.in_channels cannot be set"),
+    ],
+)  # fmt: skip
+def test_a_key_the_module_supplies_is_refused_in_its_node(
+    overrides: list[str], message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        validate_config(compose_train(overrides, tmp_path))
+    assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model/optimizer=adamw", "+model.optimizer.momentum=0.9"], "model.optimizer.momentum is not a known key"),
+        (["+model.lr_schedule.min_ration=0.1"], "model.lr_schedule.min_ration is not a known key. Did you mean model.lr_schedule.min_ratio?"),
+        (["experiment=toy_seg", "+model.aux_head.chanels=8"], "model.aux_head.chanels is not a known key. Did you mean model.aux_head.channels?"),
+    ],
+)  # fmt: skip
+def test_every_nested_node_is_checked_against_its_target(
+    overrides: list[str], message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        validate_config(compose_train(overrides, tmp_path))
+    assert str(error.value).startswith(message)
+
+
 def test_the_allowed_backbone_keys_are_listed_once_each(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         validate_config(compose_train(["+model.backbone.radx=4"], tmp_path))
