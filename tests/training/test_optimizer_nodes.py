@@ -37,7 +37,9 @@ def test_adamw_trains_toy_cls_one_epoch_with_no_decay_groups(
     by_name = {group["name"]: group for group in groups}
     assert set(by_name) == {"decay", "no_decay"}
     assert all(group["betas"] == (0.9, 0.999) for group in groups)  # AdamW's own settings
-    assert by_name["decay"]["weight_decay"] == pytest.approx(5e-5)  # the preset's model.weight_decay
+    assert by_name["decay"]["weight_decay"] == pytest.approx(
+        5e-5
+    )  # the preset's model.weight_decay
     assert by_name["no_decay"]["weight_decay"] == 0.0
     # the preset's 0.3 per 256 images at batch 32, in every group
     assert all(group["initial_lr"] == pytest.approx(0.3 * 32 / 256) for group in groups)
