@@ -18,17 +18,14 @@ from pathlib import Path
 import albumentations as A
 import cv2
 import numpy as np
-from lightning import LightningDataModule
-from torch.utils.data import DataLoader
 
 from src.data.ade20k_classes import ADE20K_CLASSES
 from src.data.collate import IGNORE_INDEX, CollateSamples, Sample
-from src.data.corrupt import check_on_corrupt
+from src.data.datamodule import TrainValDataModule
 from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import CorruptSampleError, is_image_file, read_mask, read_rgb
-from src.data.loaders import ResumableTrainData, make_loader
-from src.data.toy import has_complete_toy, make_toy_ade20k, wants_toy
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
+from src.data.toy import has_complete_toy, make_toy_ade20k, wants_toy
 from src.data.transforms import (
     NormalizeToTensor,
     photometric_distortion,
@@ -210,16 +207,14 @@ class ADE20KDataset(GuardedDataset):
         return Sample(image=out["image"], target=out["mask"])
 
 
-class ADE20KDataModule(ResumableTrainData, LightningDataModule):
+class ADE20KDataModule(TrainValDataModule):
     """ADE20K for semantic segmentation.
 
-    ``batch_size`` is per process. Validation images keep their aspect ratio, so their sizes
-    differ: with ``val_batch_size > 1`` they are padded within the batch (image black,
-    labels 255). Batches are dicts, see :mod:`src.data.collate`. ``mean``/``std``
-    un-normalise images for visualisation; ``class_names`` lists the ``num_classes`` names.
-    The test loader is the validation split (the challenge test labels are not public).
-    ``seed`` fixes the training order and augmentation of every epoch (see
-    :mod:`src.data.samplers`).
+    Batch sizes, loaders and the shared settings: :class:`~src.data.datamodule.TrainValDataModule`.
+    Validation images keep their aspect ratio, so their sizes differ: with
+    ``val_batch_size > 1`` they are padded within the batch (image black, labels 255).
+    Batches are dicts, see :mod:`src.data.collate`. ``class_names`` lists the
+    ``num_classes`` names.
     """
 
     def __init__(
@@ -244,25 +239,26 @@ class ADE20KDataModule(ResumableTrainData, LightningDataModule):
         num_classes: int = len(ADE20K_CLASSES),
         seed: int = 0,
     ) -> None:
-        super().__init__()
         if not 1 <= num_classes <= len(ADE20K_CLASSES):
             raise ValueError(
                 f"data.num_classes={num_classes} must be in 1..{len(ADE20K_CLASSES)} for ADE20K"
             )
-        self.root = Path(root)
-        self.seed = seed
-        self.batch_size = batch_size
-        self.val_batch_size = val_batch_size
-        self.num_workers = num_workers
+        super().__init__(
+            root,
+            batch_size=batch_size,
+            val_batch_size=val_batch_size,
+            num_workers=num_workers,
+            mean=mean,
+            std=std,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+            on_corrupt=on_corrupt,
+            toy=toy,
+            toy_root=toy_root,
+            seed=seed,
+        )
         self.num_classes = num_classes
         self.class_names = list(ADE20K_CLASSES[:num_classes])
-        self.mean = tuple(float(value) for value in mean)
-        self.std = tuple(float(value) for value in std)
-        self.pin_memory = pin_memory
-        self.persistent_workers = persistent_workers
-        self.on_corrupt = check_on_corrupt(on_corrupt)
-        self.toy = toy
-        self.toy_root = toy_root
         self.train_transform = train_transform(
             base_size,
             crop_size,
@@ -273,8 +269,6 @@ class ADE20KDataModule(ResumableTrainData, LightningDataModule):
             self.std,
         )
         self.val_transform = val_transform(base_size, val_resize, self.mean, self.std)
-        self.train_set: ADE20KDataset | None = None
-        self.val_set: ADE20KDataset | None = None
 
     def prepare_data(self) -> None:
         """Generate the toy set where one is wanted (:func:`~src.data.toy.wants_toy`) and
@@ -306,27 +300,8 @@ class ADE20KDataModule(ResumableTrainData, LightningDataModule):
             full = " / ".join(f"{FULL_SIZES[split]:,}" for split in counts)
             log.warning("ADE20K at '%s' has %s pairs (full dataset: %s)", dataset_dir, found, full)
 
-    def train_dataloader(self) -> DataLoader:
-        return self.resumable(self._loader(self.train_set, self.batch_size, train=True))
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.val_batch_size, train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.val_batch_size, train=False)
-
-    def _loader(self, dataset: ADE20KDataset | None, batch_size: int, train: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError("ADE20KDataModule: call setup() before asking for a loader")
+    def collate(self, train: bool) -> CollateSamples:
+        """Training crops share one size; validation images are padded to the batch's
+        largest, black in the normalised image (``-mean / std``) and ignored in the labels."""
         black = tuple(-m / s for m, s in zip(self.mean, self.std, strict=True))
-        return make_loader(
-            dataset,
-            batch_size=batch_size,
-            train=train,
-            seed=self.seed,
-            trainer=self.trainer,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.persistent_workers,
-            collate=CollateSamples(segmentation=True, image_pad=None if train else black),
-        )
+        return CollateSamples(segmentation=True, image_pad=None if train else black)

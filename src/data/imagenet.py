@@ -17,25 +17,22 @@ from typing import Any
 
 import albumentations as A
 import numpy as np
-from lightning import LightningDataModule
 from PIL import Image
-from torch.utils.data import DataLoader
 
 from src.data.collate import CollateSamples, Sample
-from src.data.corrupt import check_on_corrupt
+from src.data.datamodule import TrainValDataModule
 from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import IMAGE_EXTENSIONS, is_image_file, read_rgb
-from src.data.loaders import ResumableTrainData, make_loader
-from src.data.toy import has_complete_toy, make_toy_imagenet, wants_toy
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
+from src.data.toy import has_complete_toy, make_toy_imagenet, wants_toy
 from src.data.transforms import (
     NormalizeToTensor,
     build_policy,
     interpolation_flag,
     pil_interpolation,
 )
-from src.utils.config_types import NonNegativeInt, PositiveInt
 from src.models.backbones.variants import CROP_RULES, EvalProtocol
+from src.utils.config_types import NonNegativeInt, PositiveInt
 
 log = logging.getLogger(__name__)
 
@@ -277,35 +274,28 @@ class ImageFolderDataset(GuardedDataset):
     """Labelled image files, decoded and transformed on access.
 
     Returns a :class:`~src.data.collate.Sample`, or None for a corrupt file when
-    ``on_corrupt="skip"``. Keys are indices, or :class:`~src.data.samplers.SampleKey` items
-    that also seed the augmentation.
+    ``on_corrupt="skip"``. Items are ``(path, label)`` pairs; keys are indices, or
+    :class:`~src.data.samplers.SampleKey` items that also seed the augmentation.
     """
-
-    def __init__(
-        self,
-        samples: Sequence[tuple[str | Path, int]],
-        transform: A.Compose,
-        on_corrupt: str = "error",
-    ) -> None:
-        super().__init__(samples, transform, on_corrupt)
 
     def load(self, path: str | Path, label: int) -> Sample:
         image = self.transform(image=read_rgb(path))["image"]
         return Sample(image=image, target=label)
 
 
-class ImageNetDataModule(ResumableTrainData, LightningDataModule):
+class ImageNetDataModule(TrainValDataModule):
     """ImageNet (or any ImageFolder-layout set) for classification.
 
-    ``batch_size`` is per process. Batches are dicts, see :mod:`src.data.collate`.
-    ``class_names`` / ``num_classes`` are read from the train/ folder names on first use,
-    so they are available before ``setup`` (for a toy set, that first use generates it). The evaluation transform follows the model's loaded weights (their crop, crop
-    rule, interpolation; see ``EvalProtocol``) except for the ``eval_crop`` / ``crop_pct`` /
-    ``crop_rule`` / ``eval_interpolation`` / ``mean`` / ``std`` given explicitly, and is fixed
-    in ``setup``; ``eval_protocol`` says which was used. ``num_classes``, when given, lets the
-    model be sized from the config and is checked against the folders in ``setup``. ``mean``/``std`` un-normalise images for visualisation. The test loader is the
-    validation split, since ImageNet's test labels are not public. ``seed`` fixes the training
-    order and augmentation of every epoch (see :mod:`src.data.samplers`).
+    Batch size, loaders and the shared settings: :class:`~src.data.datamodule.TrainValDataModule`
+    (here the evaluation loaders use ``batch_size`` too). Batches are dicts, see
+    :mod:`src.data.collate`. ``class_names`` / ``num_classes`` are read from the train/ folder
+    names on first use, so they are available before ``setup`` (for a toy set, that first use
+    generates it). The evaluation transform follows the model's loaded weights (their crop,
+    crop rule, interpolation; see ``EvalProtocol``) except for the ``eval_crop`` /
+    ``crop_pct`` / ``crop_rule`` / ``eval_interpolation`` / ``mean`` / ``std`` given
+    explicitly, and is fixed in ``setup``; ``eval_protocol`` says which was used.
+    ``num_classes``, when given, lets the model be sized from the config and is checked
+    against the folders in ``setup``.
     """
 
     def __init__(
@@ -335,19 +325,21 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
         num_classes: int | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        self.root = Path(root)
-        self.seed = seed
+        super().__init__(
+            root,
+            batch_size=batch_size,
+            val_batch_size=batch_size,
+            num_workers=num_workers,
+            mean=mean,
+            std=std,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+            on_corrupt=on_corrupt,
+            toy=toy,
+            toy_root=toy_root,
+            seed=seed,
+        )
         self._declared_num_classes = num_classes
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.mean = tuple(float(value) for value in mean)
-        self.std = tuple(float(value) for value in std)
-        self.pin_memory = pin_memory
-        self.persistent_workers = persistent_workers
-        self.on_corrupt = check_on_corrupt(on_corrupt)
-        self.toy = toy
-        self.toy_root = toy_root
         self.train_transform = train_transform(
             train_crop,
             (float(scale[0]), float(scale[1])),
@@ -375,8 +367,6 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
             self._eval_settings, None, default=self._default_protocol
         )
         protocol_transform(self.eval_protocol)
-        self.train_set: ImageFolderDataset | None = None
-        self.val_set: ImageFolderDataset | None = None
         self._class_names: list[str] | None = None
 
     @property
@@ -429,26 +419,5 @@ class ImageNetDataModule(ResumableTrainData, LightningDataModule):
             return None, ""
         return loaded.info.protocol, f"the {loaded.name} weights ({loaded.path.name})"
 
-    def train_dataloader(self) -> DataLoader:
-        return self.resumable(self._loader(self.train_set, train=True))
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, train=False)
-
-    def _loader(self, dataset: ImageFolderDataset | None, train: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError("ImageNetDataModule: call setup() before asking for a loader")
-        return make_loader(
-            dataset,
-            batch_size=self.batch_size,
-            train=train,
-            seed=self.seed,
-            trainer=self.trainer,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.persistent_workers,
-            collate=CollateSamples(segmentation=False),
-        )
+    def collate(self, train: bool) -> CollateSamples:
+        return CollateSamples(segmentation=False)

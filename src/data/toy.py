@@ -270,9 +270,9 @@ def _street_scene(rng: np.random.Generator, hw: tuple[int, int]) -> tuple[np.nda
     canvas = np.zeros((*hw, 3), np.float32)
     labels = np.zeros(hw, np.uint8)
     horizon = _add_sky_and_ground(rng, canvas, labels)
-    for add, most in ((_add_building, 2), (_add_tree, 3), (_add_car, 2), (_add_person, 2)):
+    for name, stencil, most in _STREET_OBJECTS:
         for _ in range(int(rng.integers(0, most + 1))):
-            add(rng, canvas, labels, horizon)
+            _region(rng, canvas, labels, stencil(rng, hw, horizon), name)
     for _ in range(int(rng.integers(0, 3))):
         kind = SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]
         center = (rng.uniform(0, hw[1]), rng.uniform(0, hw[0]))
@@ -312,48 +312,51 @@ def _add_sky_and_ground(rng: np.random.Generator, canvas: np.ndarray, labels: np
     return mean_row
 
 
-def _add_building(
-    rng: np.random.Generator, canvas: np.ndarray, labels: np.ndarray, horizon: float
-) -> None:
-    height, width = labels.shape
+def _building(rng: np.random.Generator, hw: tuple[int, int], horizon: float) -> np.ndarray:
+    """A building's stencil: a box standing on the horizon."""
+    height, width = hw
     left, span = rng.uniform(-0.1, 0.9) * width, rng.uniform(0.12, 0.3) * width
     top = horizon - rng.uniform(0.2, 0.45) * height
     bottom = horizon + rng.uniform(0.0, 0.05) * height
-    _region(rng, canvas, labels, _box(labels.shape, left, top, left + span, bottom), "building")
+    return _box(hw, left, top, left + span, bottom)
 
 
-def _add_tree(
-    rng: np.random.Generator, canvas: np.ndarray, labels: np.ndarray, horizon: float
-) -> None:
-    height, width = labels.shape
+def _tree(rng: np.random.Generator, hw: tuple[int, int], horizon: float) -> np.ndarray:
+    """A tree's stencil: a trunk under a round crown, near the horizon."""
+    height, width = hw
     x, size = rng.uniform(0, width), rng.uniform(0.06, 0.12) * height
     foot = horizon + rng.uniform(-0.05, 0.15) * height
-    trunk = _box(labels.shape, x - size / 5, foot - size, x + size / 5, foot)
-    crown = shape_stencil("circle", labels.shape, (x, foot - 1.6 * size), size, 0.0)
-    _region(rng, canvas, labels, trunk | crown, "tree")
+    trunk = _box(hw, x - size / 5, foot - size, x + size / 5, foot)
+    return trunk | shape_stencil("circle", hw, (x, foot - 1.6 * size), size, 0.0)
 
 
-def _add_car(
-    rng: np.random.Generator, canvas: np.ndarray, labels: np.ndarray, horizon: float
-) -> None:
-    height, width = labels.shape
+def _car(rng: np.random.Generator, hw: tuple[int, int], horizon: float) -> np.ndarray:
+    """A car's stencil: a body on two wheels, below the horizon."""
+    height, width = hw
     x, y = rng.uniform(0.05, 0.95) * width, rng.uniform(horizon + 0.1 * height, height)
     length = rng.uniform(0.12, 0.22) * width
-    body = _box(labels.shape, x - length / 2, y - length / 3, x + length / 2, y)
+    body = _box(hw, x - length / 2, y - length / 3, x + length / 2, y)
     for wheel_x in (x - length / 3, x + length / 3):
-        body |= shape_stencil("circle", labels.shape, (wheel_x, y), length / 8, 0.0)
-    _region(rng, canvas, labels, body, "car")
+        body |= shape_stencil("circle", hw, (wheel_x, y), length / 8, 0.0)
+    return body
 
 
-def _add_person(
-    rng: np.random.Generator, canvas: np.ndarray, labels: np.ndarray, horizon: float
-) -> None:
-    height, width = labels.shape
+def _person(rng: np.random.Generator, hw: tuple[int, int], horizon: float) -> np.ndarray:
+    """A person's stencil: an upright body under a head, below the horizon."""
+    height, width = hw
     x, feet = rng.uniform(0.05, 0.95) * width, rng.uniform(horizon + 0.05 * height, height)
     tall = rng.uniform(0.15, 0.3) * height
-    body = shape_stencil("ellipse", labels.shape, (x, feet - tall / 2), tall / 2, math.pi / 2)
-    head = shape_stencil("circle", labels.shape, (x, feet - tall - tall / 8), tall / 7, 0.0)
-    _region(rng, canvas, labels, body | head, "person")
+    body = shape_stencil("ellipse", hw, (x, feet - tall / 2), tall / 2, math.pi / 2)
+    return body | shape_stencil("circle", hw, (x, feet - tall - tall / 8), tall / 7, 0.0)
+
+
+# The objects of a street scene: class, stencil, and how many of it at most.
+_STREET_OBJECTS = (
+    ("building", _building, 2),
+    ("tree", _tree, 3),
+    ("car", _car, 2),
+    ("person", _person, 2),
+)
 
 
 def _region(
