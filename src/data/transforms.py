@@ -22,8 +22,6 @@ import torch
 from albumentations.core.type_definitions import Targets
 from PIL import Image
 
-
-
 INTERPOLATIONS: dict[str, int] = {
     "nearest": cv2.INTER_NEAREST,
     "bilinear": cv2.INTER_LINEAR,

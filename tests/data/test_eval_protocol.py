@@ -69,7 +69,9 @@ def test_resize_then_crop_differs_from_the_official_rule_at_the_same_fraction() 
     different pixels (resize-then-crop is what timm evaluates; ECenterCrop what the README's
     numbers used)."""
     image = smooth_image(375, 500, seed=3)
-    official = eval_transform(224, 224 / 256, "bicubic", IMAGENET_MEAN, IMAGENET_STD, "crop_then_resize")
+    official = eval_transform(
+        224, 224 / 256, "bicubic", IMAGENET_MEAN, IMAGENET_STD, "crop_then_resize"
+    )
     timm_style = eval_transform(224, 224 / 256, "bicubic", IMAGENET_MEAN, IMAGENET_STD)
     a, b = official(image=image)["image"], timm_style(image=image)["image"]
     assert a.shape == b.shape and (a - b).abs().mean() > 1e-3

@@ -15,8 +15,8 @@ from src.data.imagenet import (
     list_samples,
     train_transform,
 )
-from src.data.toy import TOY_TRAIN_PER_CLASS, TOY_VAL_PER_CLASS
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
+from src.data.toy import TOY_TRAIN_PER_CLASS, TOY_VAL_PER_CLASS
 from tests.data.builders import make_image_folder, random_rgb, write_rgb
 
 BATCH_KEYS = {"image", "target", "num_skipped"}
