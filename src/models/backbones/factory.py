@@ -17,6 +17,7 @@ from src.models.backbones.complexity import count_macs
 from src.models.backbones.norm import NORM_LAYERS
 from src.models.backbones.pretrained import load_pretrained
 from src.models.backbones.resnest import DILATION_SCHEME, STAGE_PLANES, ResNeSt, group_width
+from src.models.backbones.split_attention import attention_width
 from src.models.backbones.variants import VARIANTS
 from src.utils.config_types import AtLeast, Supplies, annotated_bounds
 
@@ -117,24 +118,21 @@ def _config_signature() -> inspect.Signature:
 
 def validate_arch(arch: dict[str, Any]) -> None:
     """Raise ``ValueError`` naming the ``model.backbone`` key of the first invalid setting."""
+    arch = {**_arch_defaults(), **arch}
     radix, cardinality, width = arch["radix"], arch["cardinality"], arch["bottleneck_width"]
     layers = tuple(arch["layers"])
-    for key, (bounds, default) in _annotated_bounds().items():
-        value = arch.get(key, default)
+    for key, bounds in _annotated_bounds().items():
+        value = arch[key]
         if not _is_int(value) or not all(bound(value) for bound in bounds):
             rule = " and ".join(map(str, bounds))
             raise ValueError(f"model.backbone.{key}={value!r} must be an integer {rule}.")
     checks = [
         ("bottleneck_width", width >= 1, "must be >= 1"),
         ("layers", len(layers) == 4 and min(layers) >= 1, "must be four positive block counts"),
-        ("dropblock_prob", 0.0 <= arch.get("dropblock_prob", 0.0) < 1.0, "must be in [0, 1)"),
-        ("final_drop", 0.0 <= arch.get("final_drop", 0.0) < 1.0, "must be in [0, 1)"),
+        ("dropblock_prob", 0.0 <= arch["dropblock_prob"] < 1.0, "must be in [0, 1)"),
+        ("final_drop", 0.0 <= arch["final_drop"] < 1.0, "must be in [0, 1)"),
         ("output_stride", arch["output_stride"] in DILATION_SCHEME, "must be 8, 16 or 32"),
-        (
-            "norm_layer",
-            arch.get("norm_layer", "batchnorm") in NORM_LAYERS,
-            f"must be one of {list(NORM_LAYERS)}",
-        ),
+        ("norm_layer", arch["norm_layer"] in NORM_LAYERS, f"must be one of {list(NORM_LAYERS)}"),
     ]
     for key, ok, rule in checks:
         if not ok:
@@ -142,12 +140,7 @@ def validate_arch(arch: dict[str, Any]) -> None:
     splits = cardinality * max(radix, 1)
     for planes in STAGE_PLANES:
         width_3x3 = group_width(
-            planes,
-            width,
-            cardinality,
-            radix,
-            arch.get("reduction_factor", 4),
-            arch.get("round_to_groups", False),
+            planes, width, cardinality, radix, arch["reduction_factor"], arch["round_to_groups"]
         )
         if width_3x3 == 0 or width_3x3 % splits:
             raise ValueError(
@@ -156,7 +149,7 @@ def validate_arch(arch: dict[str, Any]) -> None:
                 f"into radix x cardinality = {splits} groups; change model.backbone.radix, "
                 f".cardinality or .bottleneck_width."
             )
-        inter = max(width_3x3 * max(radix, 1) // arch.get("reduction_factor", 4), 32)
+        inter = attention_width(width_3x3, radix, arch["reduction_factor"])
         if radix >= 1 and inter % cardinality:
             raise ValueError(
                 f"model.backbone: the attention bottleneck of {inter} channels is not divisible "
@@ -166,16 +159,18 @@ def validate_arch(arch: dict[str, Any]) -> None:
 
 
 @lru_cache(maxsize=1)
-def _annotated_bounds() -> dict[str, tuple[list[AtLeast], Any]]:
-    """The integer ranges ``ResNeSt``'s signature annotates (``radix: NonNegativeInt``), with
-    each default: the one place those rules are written."""
+def _arch_defaults() -> dict[str, Any]:
+    """``ResNeSt``'s own defaults, for the settings a variant's row leaves out."""
+    parameters = inspect.signature(ResNeSt.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+@lru_cache(maxsize=1)
+def _annotated_bounds() -> dict[str, list[AtLeast]]:
+    """The integer ranges ``ResNeSt``'s signature annotates (``radix: NonNegativeInt``): the
+    one place those rules are written."""
     hints = typing.get_type_hints(ResNeSt.__init__, include_extras=True)
-    defaults = inspect.signature(ResNeSt.__init__).parameters
-    return {
-        key: (bounds, defaults[key].default)
-        for key, hint in hints.items()
-        if (bounds := annotated_bounds(hint))
-    }
+    return {key: bounds for key, hint in hints.items() if (bounds := annotated_bounds(hint))}
 
 
 def _is_int(value: Any) -> bool:

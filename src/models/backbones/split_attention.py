@@ -55,6 +55,12 @@ class DropBlock2D(nn.Module):
         return f"target_prob={self.target_prob}, block_size={self.block_size}"
 
 
+def attention_width(in_channels: int, radix: int, reduction_factor: int) -> int:
+    """Channels of the attention bottleneck (``fc1``): the split's input widened by the radix,
+    divided by ``reduction_factor``, and at least 32 (the official rule)."""
+    return max(in_channels * radix // reduction_factor, 32)
+
+
 class SplitAttentionConv2d(nn.Module):
     """KxK grouped conv over ``radix`` splits, fused by r-softmax attention per cardinal group.
 
@@ -78,7 +84,7 @@ class SplitAttentionConv2d(nn.Module):
         dropblock_prob: float = 0.0,
     ) -> None:
         super().__init__()
-        inter_channels = max(in_channels * radix // reduction_factor, 32)
+        inter_channels = attention_width(in_channels, radix, reduction_factor)
         self.radix = radix
         self.cardinality = cardinality
         self.channels = channels
