@@ -26,7 +26,6 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, Dataset
 
 from scripts.bench.timing import Candidate, Measurement, device_sync, measure_interleaved
-from scripts.table import Table, fmt
 from src.data.collate import CollateSamples, Sample
 from src.data.loaders import make_loader
 from src.data.samplers import SampleKey
@@ -34,6 +33,7 @@ from src.models.classification_module import ClassificationModule
 from src.models.mixing import mix_batch, soft_cross_entropy
 from src.models.optim import decay_groups, scaled_lr
 from src.models.schedules import warmup_cosine
+from src.utils.table import Table, fmt
 
 NUM_CLASSES = 10
 WARM_STEPS = 2  # untimed steps at the start of every run (iterator and allocator warm-up)
