@@ -20,7 +20,8 @@ class Table:
     """A titled grid of preformatted cells plus notes printed under it.
 
     Text columns (the first ``text_columns`` columns, or the columns of those names) are
-    left-aligned; the rest are numbers and are right-aligned so that digits line up.
+    left-aligned; the rest are numbers and are right-aligned so that digits line up. A cell too
+    wide for the terminal wraps (a long word, such as a path, folds) rather than being cut off.
     """
 
     title: str
@@ -28,6 +29,7 @@ class Table:
     text_columns: int | Collection[str] = 1
     rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sections: list[int] = field(default_factory=list)  # row counts with a rule under them
 
     def add_row(self, *cells: str) -> None:
         if len(cells) != len(self.columns):
@@ -35,6 +37,10 @@ class Table:
                 f"table {self.title!r} has {len(self.columns)} columns, got a row of {len(cells)}"
             )
         self.rows.append(list(cells))
+
+    def add_section(self) -> None:
+        """A rule under the rows so far, in the terminal rendering (Markdown has none)."""
+        self.sections.append(len(self.rows))
 
     def add_unmeasured(self, label: str, outcome: str, reason: str) -> None:
         """A row for a candidate that did not run: ``outcome`` in the table, why in the notes."""
@@ -58,12 +64,12 @@ class Table:
         )
         for index, name in enumerate(self.columns):
             if self.is_text(index):
-                table.add_column(name, justify="left")
+                table.add_column(name, justify="left", overflow="fold")
             else:  # wrap headers between words only, so each word stays readable
-                widest_word = max(map(len, name.split()))
-                table.add_column(name, justify="right", min_width=widest_word)
-        for row in self.rows:
-            table.add_row(*row)
+                widest_word = max(map(len, name.split()), default=0)
+                table.add_column(name, justify="right", overflow="fold", min_width=widest_word)
+        for count, row in enumerate(self.rows, start=1):
+            table.add_row(*row, end_section=count in self.sections)
         return table
 
     def to_markdown(self) -> str:
