@@ -21,7 +21,7 @@ import torch
 from rich.console import Console
 
 from scripts.bench.timing import machine_facts, threads
-from scripts.table import Table, print_table
+from src.utils.table import Table, print_table
 
 SECTIONS = ("backbone", "data", "e2e", "presets", "cuda")
 

@@ -15,9 +15,9 @@ from functools import cache
 
 import torch
 
-from scripts.table import Table, fmt, print_table
 from src.models.backbones import VARIANTS, create_backbone
 from src.models.backbones.complexity import count_macs, count_params
+from src.utils.table import Table, fmt, print_table
 
 # Published FLOP tables are at 224 px; a variant without a checkpoint is evaluated there too.
 REFERENCE_SIZE = 224

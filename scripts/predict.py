@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,18 +23,16 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-if str(PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT))
-os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
+if not __package__:  # run as a file, not as the module scripts.predict: the root on sys.path
+    import project_root  # noqa: F401  (scripts/project_root.py)
 
-from src.data.ade20k import val_transform  # noqa: E402
-from src.data.corrupt import ON_CORRUPT_CHOICES  # noqa: E402
-from src.data.image_io import CorruptSampleError, is_image_file, read_rgb  # noqa: E402
-from src.models.inference import InferenceConfig, segment  # noqa: E402
-from src.models.segmentation_module import SegmentationModule  # noqa: E402
-from src.pipeline import build_model  # noqa: E402
-from src.visualization import colorize, overlay  # noqa: E402
+from src.data.ade20k import val_transform
+from src.data.corrupt import ON_CORRUPT_CHOICES
+from src.data.image_io import CorruptSampleError, is_image_file, read_rgb
+from src.models.inference import InferenceConfig, segment
+from src.models.segmentation_module import SegmentationModule
+from src.pipeline import build_model
+from src.visualization import colorize, overlay
 
 log = logging.getLogger("predict")
 

@@ -19,24 +19,24 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-if str(PROJECT_ROOT) not in sys.path:  # `python scripts/sweep.py` without an installed package
-    sys.path.insert(0, str(PROJECT_ROOT))
+if not __package__:  # run as a file, not as the module scripts.sweep: the root on sys.path
+    import project_root  # noqa: F401  (scripts/project_root.py)
 
-import optuna  # noqa: E402
-import rich  # noqa: E402
+import optuna
+import rich
 
-from src.sweep.gpus import gpu_slots  # noqa: E402
-from src.sweep.local import LocalSweep, open_study, run_local_sweep  # noqa: E402
-from src.sweep.report import all_failed_report, leaderboard, plot_study  # noqa: E402
-from src.sweep.settings import (  # noqa: E402
+from src.project_root import PROJECT_ROOT
+from src.sweep.gpus import gpu_slots
+from src.sweep.local import LocalSweep, open_study, run_local_sweep
+from src.sweep.report import all_failed_report, leaderboard, plot_study
+from src.sweep.settings import (
     CONTINUE_FLAG,
     StudySettings,
     StudySettingsMismatch,
     record,
     settings_for_run,
 )
-from src.sweep.spec import load_sweep, parse_sweep  # noqa: E402
+from src.sweep.spec import load_sweep, parse_sweep
 
 SETTINGS_RULE = (
     "A study is tied to its sweep file (its content) and the overrides after --: rerunning it "

@@ -6,21 +6,15 @@ fits, then validates the best checkpoint. Returns the optimised metric (for swee
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
-if str(PROJECT_ROOT) not in sys.path:  # `python src/train.py` without an installed package
-    sys.path.insert(0, str(PROJECT_ROOT))
+import hydra
+from omegaconf import DictConfig
 
-import hydra  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-
-from src.pipeline import train  # noqa: E402
-from src.utils.config_validation import ConfigError  # noqa: E402
-from src.utils.resume import resume_command_line  # noqa: E402
+from project_root import PROJECT_ROOT  # beside this file: the root on sys.path, before `src`
+from src.pipeline import train
+from src.utils.config_validation import ConfigError
+from src.utils.resume import resume_command_line
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train.yaml")

@@ -25,9 +25,9 @@ from scripts.bench.timing import (
     device_sync,
     measure_interleaved,
 )
-from scripts.table import Table, fmt
 from src.models.backbones import create_backbone
 from src.models.backbones.complexity import count_macs
+from src.utils.table import Table, fmt
 
 NUM_CLASSES = 1000
 # Large enough to reach the BLAS kernels' steady state, small enough for a quick sample.

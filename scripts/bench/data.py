@@ -22,9 +22,9 @@ import torch
 
 from scripts.bench import pil_reference
 from scripts.bench.timing import Candidate, Measurement, measure_interleaved, threads
-from scripts.table import Table, fmt
 from src.data.ade20k import ADE20KDataModule, ADE20KDataset
 from src.data.imagenet import ImageFolderDataset, ImageNetDataModule
+from src.utils.table import Table, fmt
 
 IMAGENET_SIZE = (375, 500)  # height, width of a typical ImageNet photo
 ADE20K_SIZE = (512, 683)

@@ -28,12 +28,12 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, Dataset
 
 from scripts.bench.timing import Candidate, Measurement, device_sync, measure_interleaved
-from scripts.table import Table, fmt
 from src.data.collate import CollateSamples, Sample
 from src.data.loaders import make_loader
 from src.data.samplers import SampleKey
 from src.models.classification_module import ClassificationModule
 from src.models.mixing import mix_batch, soft_cross_entropy
+from src.utils.table import Table, fmt
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 NUM_CLASSES = 10

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from scripts.table import Table, fmt
+from src.utils.table import Table, fmt
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # the metric each toy preset is judged by, and what its preset file says it reaches

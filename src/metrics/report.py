@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from rich.table import Table
 from torch import Tensor
+
+from src.utils.table import Table
 
 # What each summary metric is, and whose convention it follows (see src/metrics/segmentation.py).
 CONVENTIONS: tuple[tuple[str, str, str], ...] = (
@@ -37,10 +38,7 @@ def format_iou_table(
             f"class_names has {len(class_names)} names for {len(iou_per_class)} IoU values; "
             "pass the dataset's class names in label order."
         )
-    table = Table(title=title)
-    table.add_column("id", justify="right")
-    table.add_column("class")
-    table.add_column("IoU", justify="right")
+    table = Table(title=title, columns=["id", "class", "IoU"], text_columns={"class"})
     for index, (name, iou) in enumerate(zip(class_names, iou_per_class.tolist(), strict=True)):
         table.add_row(str(index), name, "n/a" if math.isnan(iou) else f"{100 * iou:.{digits}f}")
     return table
@@ -48,10 +46,11 @@ def format_iou_table(
 
 def format_summary_table(results: dict[str, Tensor], title: str = "Segmentation (%)") -> Table:
     """pixAcc and both mIoU conventions, each row saying which convention it follows."""
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("convention")
+    table = Table(
+        title=title,
+        columns=["metric", "value", "convention"],
+        text_columns={"metric", "convention"},
+    )
     for key, label, convention in CONVENTIONS:
         table.add_row(label, f"{100 * float(results[key]):.2f}", convention)
     return table

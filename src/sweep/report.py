@@ -15,11 +15,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
-from rich.table import Table  # noqa: E402
 
 from src.sweep.space import distribution, encode, swept  # noqa: E402
 from src.sweep.spec import SweepSpec  # noqa: E402
 from src.sweep.trial import LOG_FILE  # noqa: E402
+from src.utils.table import Table  # noqa: E402
 
 FAILURE_TAIL_LINES = 25
 
@@ -46,10 +46,12 @@ def ranked(study: optuna.Study, spec: SweepSpec) -> list[FrozenTrial]:
 
 
 def leaderboard(study: optuna.Study, spec: SweepSpec) -> Table:
-    table = Table(title=f"{study.study_name}: {spec.metric} ({spec.goal})")
     names = list(swept(spec))
-    for column in ("trial", "state", spec.metric, "epochs", *short_names(names), "min"):
-        table.add_column(column, justify="right" if column != "state" else "left")
+    table = Table(
+        title=f"{study.study_name}: {spec.metric} ({spec.goal})",
+        columns=["trial", "state", spec.metric, "epochs", *short_names(names), "min"],
+        text_columns={"state"},
+    )
     for trial in ranked(study, spec):  # best first
         score = trial_score(trial)
         minutes = f"{trial.duration.total_seconds() / 60:.1f}" if trial.duration is not None else ""

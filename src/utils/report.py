@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 import rich
 from lightning.pytorch.utilities import rank_zero_only
-from rich.table import Table
+
+from src.utils.table import Table
 
 
 def coverage_note(metrics: Mapping[str, float]) -> str | None:
@@ -21,11 +22,11 @@ def coverage_note(metrics: Mapping[str, float]) -> str | None:
 
 
 def metrics_table(metrics: Mapping[str, float], title: str = "Results") -> Table:
-    table = Table(title=title, caption=coverage_note(metrics))
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    table = Table(title=title, columns=["metric", "value"])
     for name in sorted(metrics):
         table.add_row(name, f"{metrics[name]:.4f}")
+    note = coverage_note(metrics)
+    table.notes += [note] if note else []
     return table
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import rich
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
-from rich.table import Table
 
 from src.models.backbones.pretrained import LoadedWeights
 from src.models.backbones.variants import EvalProtocol
 from src.models.inference import InferenceConfig
 from src.models.segmentation_zoo import ZOO_PROTOCOL, ZooModel
+from src.utils.table import Table
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,7 @@ def released_weights_table(
     """Top-1 / top-5 measured here beside the reported figures, then what was loaded and the
     protocol of each column."""
     info = weights.info
-    table = Table(title=f"{weights.name}: released weights evaluated")
-    table.add_column("")
-    table.add_column("measured here", justify="right", overflow="fold")
-    table.add_column("reported", justify="right", overflow="fold")
+    table = _measured_beside_reported(weights.name)
     for label, key, reported in (
         ("top-1 (%)", "val/acc1", info.top1 if info else None),
         ("top-5 (%)", "val/acc5", info.top5 if info else None),
@@ -79,10 +76,7 @@ def zoo_model_table(
     name: str, zoo: ZooModel, inference: InferenceConfig, metrics: Mapping[str, float]
 ) -> Table:
     """pixAcc / mIoU measured here beside the PyTorch-Encoding zoo's, with the protocol used."""
-    table = Table(title=f"{name}: released weights evaluated")
-    table.add_column("")
-    table.add_column("measured here", justify="right", overflow="fold")
-    table.add_column("reported", justify="right", overflow="fold")
+    table = _measured_beside_reported(name)
     for label, key, reported in (
         ("pixAcc (%)", "val/pixacc", zoo.pixacc),
         ("mIoU, all 150 classes (%)", "val/miou_all", zoo.miou),
@@ -94,6 +88,13 @@ def zoo_model_table(
     table.add_section()
     table.add_row("protocol", inference.describe(), ZOO_PROTOCOL)
     return table
+
+
+def _measured_beside_reported(name: str) -> Table:
+    """The columns of both released-weights reports; the rows follow."""
+    return Table(
+        title=f"{name}: released weights evaluated", columns=["", "measured here", "reported"]
+    )
 
 
 @rank_zero_only

@@ -7,6 +7,7 @@ import torch
 from rich.console import Console
 
 from src.metrics.report import format_iou_table, format_summary_table
+from src.utils.table import Table
 
 
 def test_table_lists_classes_in_percent_and_marks_unseen_ones() -> None:
@@ -34,3 +35,16 @@ def test_summary_names_the_miou_convention_of_each_number() -> None:
     )
     assert any("50.00" in line and "mmsegmentation" in line for line in lines)
     assert any("pixAcc" in line and "80.00" in line for line in lines)
+
+
+def test_named_text_columns_align_left_in_markdown_and_a_section_draws_a_rule() -> None:
+    table = Table(title="t", columns=["id", "class", "IoU"], text_columns={"class"})
+    table.add_row("0", "wall", "50.00")
+    table.add_section()
+    table.add_row("1", "sky", "n/a")
+    assert table.to_markdown().splitlines()[3] == "| ---: | :--- | ---: |"
+    console = Console(record=True, width=80)
+    console.print(table)  # rich renders the table itself
+    lines = console.export_text().splitlines()
+    assert [i for i, line in enumerate(lines) if line.startswith("├")] == [5]
+    assert "wall" in lines[4] and "sky" in lines[6]

@@ -141,7 +141,6 @@ class Variant:
     pretrained: PretrainedInfo | None = None
     params: int | None = None
     gmacs: float | None = None
-    description: str = ""
 
 
 _RESNEST = dict(
@@ -164,20 +163,18 @@ def _fast(
         arch=dict(_FAST, radix=radix, cardinality=cardinality, bottleneck_width=width),
         pretrained=_official(sha, 224, top1, hf_hub_id, train_crop=224),
         gmacs=gmacs,
-        description=f"ablation {radix}s{cardinality}x{width}d",
     )
 
 
 VARIANTS: dict[str, Variant] = {
+    # small members, for CPU work and tests
     "resnest14": Variant(
         arch=dict(_RESNEST, layers=(1, 1, 1, 1), stem_width=32),
         pretrained=_gluon_port("timm/resnest14d.gluon_in1k", 75.510, 92.504),
-        description="small member for CPU work and tests",
     ),
     "resnest26": Variant(
         arch=dict(_RESNEST, layers=(2, 2, 2, 2), stem_width=32),
         pretrained=_gluon_port("timm/resnest26d.gluon_in1k", 78.484, 94.294),
-        description="small member for CPU work",
     ),
     "resnest50": Variant(
         arch=dict(_RESNEST, layers=(3, 4, 6, 3), stem_width=32),
@@ -211,12 +208,11 @@ VARIANTS: dict[str, Variant] = {
     "resnest50_fast_1s4x24d": _fast(
         1, 4, 24, "d4a4f76f", 80.99, 4.42, "timm/resnest50d_1s4x24d.in1k"
     ),
+    # baselines without split attention (radix 0): ResNet-D, ResNeXt-D with 32 groups of width 4
     "resnet50d": Variant(
         arch=dict(_RESNET_D, layers=(3, 4, 6, 3), cardinality=1, bottleneck_width=64),
-        description="ResNet-D baseline (radix 0)",
     ),
     "resnext50d_32x4d": Variant(
         arch=dict(_RESNET_D, layers=(3, 4, 6, 3), cardinality=32, bottleneck_width=4),
-        description="ResNeXt-D baseline (radix 0, 32 groups of width 4)",
     ),
 }
