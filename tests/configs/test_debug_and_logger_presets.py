@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.launch import launch
+from tests.helpers import QUIET, run_entry_point
 
 pytestmark = pytest.mark.slow
 
@@ -67,10 +67,10 @@ def test_debug_preset_with_logger_runs(
         f"logger={logger}",
         *PAPER_ON_TOY.get(experiment, ()),
         f"data.root={root}",
-        "extras.print_config=false",
+        QUIET,
         *SHORT[debug],
     ]
     run_dir = tmp_path / "run"
-    launch("train.py", overrides, run_dir)
+    run_entry_point("src/train.py", overrides, run_dir)
     if debug != "fdr":  # fast_dev_run writes no logs
         assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))

@@ -82,7 +82,7 @@ def test_released_weights_evaluate_with_their_protocol_and_no_checkpoint(
 ) -> None:
     root, weights_dir, samples = released_setup
     result = run_entry_point(
-        "eval.py",
+        "src/eval.py",
         [
             "experiment=imagenet_eval",
             "model.backbone.name=resnest50",
@@ -146,7 +146,7 @@ def test_segmentation_weights_file_evaluates_with_their_protocol_and_no_checkpoi
     weights = tmp_path / "toy_segmentor.pth"
     torch.save(hydra.utils.instantiate(cfg.model).model.state_dict(), weights)
     result = run_entry_point(
-        "eval.py",
+        "src/eval.py",
         [
             *tiny,
             "ckpt_path=null",
