@@ -87,6 +87,7 @@ def test_unknown_sections_are_refused(sections: str) -> None:
         main(["--sections", sections])
 
 
+@pytest.mark.slow
 def test_presets_section_runs_the_users_command_and_reports_its_metric(
     toy_imagenet_root: Path,
 ) -> None:

@@ -21,6 +21,7 @@ from src.sweep.trial import TrialFailed, run_trial
 from tests.helpers import CONFIG_DIR, REPO_ROOT, short_run
 
 
+@pytest.mark.slow
 def test_three_toy_trials_by_two_workers_of_the_radix_cardinality_grid(
     toy_imagenet_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

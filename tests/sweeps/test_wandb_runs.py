@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import run_entry_point, short_run
 from tests.training.wandb_records import run_contents
+
+pytestmark = pytest.mark.slow
 
 
 def test_a_command_agents_run_is_reused_and_gets_its_own_directory(

@@ -95,6 +95,7 @@ def test_pickled_code_is_refused_even_when_asked_to_trust_it(tmp_path: Path) -> 
     assert "could run code" in str(error.value) and "GLOBAL posix.system" in str(error.value)
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_malicious_last_checkpoint(
     tmp_path: Path, toy_imagenet_root: Path
 ) -> None:

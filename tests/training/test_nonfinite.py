@@ -7,10 +7,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import torch
 
 from src.utils.checkpoint_io import AtomicCheckpointIO
 from tests.helpers import run_entry_point, small_cls_run
+
+pytestmark = pytest.mark.slow
 
 
 def _poison(*steps: int) -> list[str]:

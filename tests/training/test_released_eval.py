@@ -77,6 +77,7 @@ def expected_top1(weights_dir: Path, samples: list[tuple[Path, int]]) -> float:
     return 100 * (predictions == labels).float().mean().item()
 
 
+@pytest.mark.slow
 def test_released_weights_evaluate_with_their_protocol_and_no_checkpoint(
     released_setup: tuple[Path, Path, list], tmp_path: Path
 ) -> None:
@@ -134,6 +135,7 @@ def test_zoo_report_puts_measured_beside_reported_with_both_protocols() -> None:
     assert any("probabilities, scale 1" in line and ZOO_PROTOCOL in line for line in lines)
 
 
+@pytest.mark.slow
 def test_segmentation_weights_file_evaluates_with_their_protocol_and_no_checkpoint(
     toy_ade20k_root: Path, tmp_path: Path
 ) -> None:

@@ -34,6 +34,7 @@ def no_wandb_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         wandb.finish()
 
 
+@pytest.mark.slow
 def test_offline_run_holds_config_hydra_choices_commit_and_metrics(
     toy_imagenet_root: Path, tmp_path: Path
 ) -> None:
@@ -59,6 +60,7 @@ def test_offline_run_holds_config_hydra_choices_commit_and_metrics(
     assert {"train/loss_epoch", "val/acc1", "val/acc5", "val/loss"} <= logged
 
 
+@pytest.mark.slow
 def test_a_resumed_run_continues_its_wandb_run(toy_imagenet_root: Path, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     first = ["experiment=toy_cls", "logger=wandb", f"data.root={toy_imagenet_root}"]
