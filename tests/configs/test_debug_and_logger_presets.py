@@ -57,10 +57,10 @@ def test_debug_preset_with_logger_runs(
     debug: str,
     logger: str,
     tmp_path: Path,
-    toy_imagenet_root: Path,
-    toy_ade20k_root: Path,
+    small_toy_imagenet_root: Path,
+    small_toy_ade20k_root: Path,
 ) -> None:
-    root = toy_ade20k_root if "seg" in experiment else toy_imagenet_root
+    root = small_toy_ade20k_root if "seg" in experiment else small_toy_imagenet_root
     overrides = [
         f"experiment={experiment}",
         f"debug={debug}",

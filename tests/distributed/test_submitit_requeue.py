@@ -34,7 +34,7 @@ ONE_TASK_JOB = {
 
 
 def test_the_pre_timeout_signal_checkpoints_the_run_dir_and_requeues_the_job(
-    tmp_path: Path, toy_imagenet_root: Path
+    tmp_path: Path, small_toy_imagenet_root: Path
 ) -> None:
     fake_bin, calls = tmp_path / "bin", tmp_path / "scontrol_calls"
     fake_bin.mkdir()
@@ -48,7 +48,7 @@ def test_the_pre_timeout_signal_checkpoints_the_run_dir_and_requeues_the_job(
     env.update(ONE_TASK_JOB, PATH=f"{fake_bin}:{env['PATH']}")
     overrides = [
         *small_cls_run(3),
-        f"data.root={toy_imagenet_root}",
+        f"data.root={small_toy_imagenet_root}",
         "+callbacks.signal_at_step._target_=tests.distributed.signal_at_step.SignalAtStep",
         "+callbacks.signal_at_step.step=2",
     ]

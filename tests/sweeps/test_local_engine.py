@@ -23,7 +23,7 @@ from tests.helpers import CONFIG_DIR, REPO_ROOT, short_run
 
 @pytest.mark.slow
 def test_three_toy_trials_by_two_workers_of_the_radix_cardinality_grid(
-    toy_imagenet_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    small_toy_imagenet_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     sweep_file = str(CONFIG_DIR / "sweep" / "radix_cardinality.yaml")
@@ -36,7 +36,7 @@ def test_three_toy_trials_by_two_workers_of_the_radix_cardinality_grid(
             *short_run(1),
             "callbacks=none",
             "logger=csv",
-            f"data.root={toy_imagenet_root}",
+            f"data.root={small_toy_imagenet_root}",
         ]
     )
     output = capsys.readouterr().out

@@ -29,7 +29,7 @@ def _job_dirs(sweep_dir: Path) -> list[str]:
 
 
 def test_a_local_submitit_sweep_trains_each_job_on_two_ddp_processes(
-    tmp_path: Path, toy_imagenet_root: Path
+    tmp_path: Path, small_toy_imagenet_root: Path
 ) -> None:
     sweep_dir, processes = tmp_path / "sweep", tmp_path / "processes"
     run_dir = tmp_path / "pinned"  # RUN_DIR, which must not gather the sweep's jobs
@@ -43,7 +43,7 @@ def test_a_local_submitit_sweep_trains_each_job_on_two_ddp_processes(
             "hydra.sweeper.max_batch_size=1",
             "trainer=ddp_cpu",
             *small_cls_run(2),
-            f"data.root={toy_imagenet_root}",
+            f"data.root={small_toy_imagenet_root}",
             f"trainer.plugins=[{{_target_:{RECORDING_IO},marker_dir:{writers}}}]",
             f"+callbacks.process_recorder._target_={PROCESS_RECORDER}",
             f"+callbacks.process_recorder.marker_dir={processes}",

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_command_agents_run_is_reused_and_gets_its_own_directory(
-    toy_imagenet_root: Path, tmp_path: Path
+    small_toy_imagenet_root: Path, tmp_path: Path
 ) -> None:
     """What `wandb agent` hands a run: sweep and run ids, and the parameter file as a path
     relative to the agent's working directory (which the Hydra app must not change)."""
@@ -28,7 +28,7 @@ def test_a_command_agents_run_is_reused_and_gets_its_own_directory(
     }
     overrides = ["experiment=toy_cls", "logger=wandb", "hydra=sweep_run", "model.lr=0.2"]
     overrides += [*short_run(1), "callbacks=none"]
-    overrides += [f"data.root={toy_imagenet_root}", f"paths.log_dir={tmp_path / 'logs'}"]
+    overrides += [f"data.root={small_toy_imagenet_root}", f"paths.log_dir={tmp_path / 'logs'}"]
     run_entry_point("src/train.py", overrides, None, env=agent_env, cwd=tmp_path)
 
     run_dir = tmp_path / "logs" / "sweeps" / "sw123" / "abcd1234"  # configs/hydra/sweep_run.yaml
@@ -38,14 +38,16 @@ def test_a_command_agents_run_is_reused_and_gets_its_own_directory(
     assert config["config"]["model"]["lr"] == 0.2
 
 
-def test_two_process_ddp_makes_one_offline_run(toy_imagenet_root: Path, tmp_path: Path) -> None:
+def test_two_process_ddp_makes_one_offline_run(
+    small_toy_imagenet_root: Path, tmp_path: Path
+) -> None:
     run_entry_point(
         "src/train.py",
         [
             "experiment=toy_cls",
             "trainer=ddp_cpu",
             "logger=wandb",
-            f"data.root={toy_imagenet_root}",
+            f"data.root={small_toy_imagenet_root}",
             *short_run(1),
             "callbacks=none",
         ],

@@ -97,12 +97,12 @@ def test_pickled_code_is_refused_even_when_asked_to_trust_it(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_resume_refuses_a_malicious_last_checkpoint(
-    tmp_path: Path, toy_imagenet_root: Path
+    tmp_path: Path, small_toy_imagenet_root: Path
 ) -> None:
     run_dir = tmp_path / "run"
     marker = tmp_path / "ran"
     _malicious_checkpoint(run_dir / "checkpoints" / "last.ckpt", marker)
-    overrides = [*small_cls_run(1), f"data.root={toy_imagenet_root}", "ckpt_path=last"]
+    overrides = [*small_cls_run(1), f"data.root={small_toy_imagenet_root}", "ckpt_path=last"]
     output = run_entry_point("src/train.py", overrides, run_dir, succeed=False).output
     assert f"refused to load checkpoint '{run_dir / 'checkpoints' / 'last.ckpt'}'" in output
     assert not marker.exists()

@@ -29,10 +29,10 @@ def _all_finite(state_dict: dict[str, torch.Tensor]) -> bool:
 
 
 def test_nan_loss_stops_after_saving_the_state_before_that_step(
-    tmp_path: Path, toy_imagenet_root: Path
+    tmp_path: Path, small_toy_imagenet_root: Path
 ) -> None:
     run_dir = tmp_path / "run"
-    overrides = [*small_cls_run(4), f"data.root={toy_imagenet_root}"]
+    overrides = [*small_cls_run(4), f"data.root={small_toy_imagenet_root}"]
     output = run_entry_point(
         "src/train.py", [*overrides, *_poison(2)], run_dir, succeed=False
     ).output
@@ -46,11 +46,11 @@ def test_nan_loss_stops_after_saving_the_state_before_that_step(
     assert checkpoint["global_step"] == 2 and _all_finite(checkpoint["state_dict"])
 
 
-def test_skip_action_steps_over_nan_losses(tmp_path: Path, toy_imagenet_root: Path) -> None:
+def test_skip_action_steps_over_nan_losses(tmp_path: Path, small_toy_imagenet_root: Path) -> None:
     run_dir = tmp_path / "run"
     overrides = [
         *small_cls_run(6),
-        f"data.root={toy_imagenet_root}",
+        f"data.root={small_toy_imagenet_root}",
         "callbacks.nonfinite_guard.action=skip",
         *_poison(1, 4),
     ]

@@ -113,18 +113,18 @@ def _assert_same_final_state(expected_dir: Path, actual_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory, toy_imagenet_root: Path) -> Path:
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, small_toy_imagenet_root: Path) -> Path:
     """The run directory of the same run, never interrupted."""
     run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
-    overrides = [*_overrides(toy_imagenet_root), STALL, f"+callbacks.stall.step={NEVER}"]
+    overrides = [*_overrides(small_toy_imagenet_root), STALL, f"+callbacks.stall.step={NEVER}"]
     run_entry_point("src/train.py", overrides, run_dir)
     return run_dir
 
 
 def test_sigkill_mid_epoch_then_ckpt_path_last_in_the_pinned_dir_matches(
-    tmp_path: Path, toy_imagenet_root: Path, uninterrupted: Path
+    tmp_path: Path, small_toy_imagenet_root: Path, uninterrupted: Path
 ) -> None:
-    overrides = [*_overrides(toy_imagenet_root), STALL, "ckpt_path=last"]
+    overrides = [*_overrides(small_toy_imagenet_root), STALL, "ckpt_path=last"]
     resumed_dir = tmp_path / "resumed"
     _kill_at(KILL_BEFORE, overrides, resumed_dir)
     killed = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=True)
@@ -137,12 +137,12 @@ def test_sigkill_mid_epoch_then_ckpt_path_last_in_the_pinned_dir_matches(
 
 
 def test_sigkill_then_resume_by_run_id_and_by_latest_continues_the_same_run(
-    tmp_path: Path, toy_imagenet_root: Path, uninterrupted: Path
+    tmp_path: Path, small_toy_imagenet_root: Path, uninterrupted: Path
 ) -> None:
     """Killed at step 8 (checkpoint 6), resumed by id and killed again at step 10 (checkpoint
     9), resumed as ``latest``: one run directory, as if never interrupted."""
     logs = tmp_path / "logs"
-    first = [*_overrides(toy_imagenet_root), STALL, f"paths.log_dir={logs}", TENSORBOARD_TOO]
+    first = [*_overrides(small_toy_imagenet_root), STALL, f"paths.log_dir={logs}", TENSORBOARD_TOO]
     _kill_at(KILL_BEFORE, first, None)
     (run_dir,) = (logs / "train" / "runs").iterdir()
     run_id = run_dir.name

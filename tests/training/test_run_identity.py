@@ -34,12 +34,12 @@ def test_run_ids_drawn_in_the_same_second_differ() -> None:
 
 
 def test_two_runs_started_together_get_their_own_directories(
-    tmp_path: Path, toy_imagenet_root: Path
+    tmp_path: Path, small_toy_imagenet_root: Path
 ) -> None:
     logs = tmp_path / "logs"
     processes = [
         subprocess.Popen(
-            command("src/train.py", [*_tiny(toy_imagenet_root, logs), f"seed={seed}"]),
+            command("src/train.py", [*_tiny(small_toy_imagenet_root, logs), f"seed={seed}"]),
             cwd=REPO_ROOT,
             env=environment(None),
             stdout=subprocess.DEVNULL,
@@ -64,9 +64,9 @@ def test_two_runs_started_together_get_their_own_directories(
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory, toy_imagenet_root: Path) -> Path:
+def finished_run(tmp_path_factory: pytest.TempPathFactory, small_toy_imagenet_root: Path) -> Path:
     logs = tmp_path_factory.mktemp("finished") / "logs"
-    run_entry_point("src/train.py", _tiny(toy_imagenet_root, logs), None)
+    run_entry_point("src/train.py", _tiny(small_toy_imagenet_root, logs), None)
     (run_dir,) = (logs / "train" / "runs").iterdir()
     return run_dir
 

@@ -36,14 +36,14 @@ def no_wandb_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 @pytest.mark.slow
 def test_offline_run_holds_config_hydra_choices_commit_and_metrics(
-    toy_imagenet_root: Path, tmp_path: Path
+    small_toy_imagenet_root: Path, tmp_path: Path
 ) -> None:
     run = run_entry_point(
         "src/train.py",
         [
             "experiment=toy_cls",
             "logger=wandb",
-            f"data.root={toy_imagenet_root}",
+            f"data.root={small_toy_imagenet_root}",
             *short_run(2),
             "callbacks=none",
         ],
@@ -51,7 +51,7 @@ def test_offline_run_holds_config_hydra_choices_commit_and_metrics(
     )
     (offline_run,) = (run.run_dir / "wandb").glob("offline-run-*/run-*.wandb")
     config, history = run_contents(offline_run)
-    assert config["config"]["data"]["root"] == str(toy_imagenet_root)  # the resolved config
+    assert config["config"]["data"]["root"] == str(small_toy_imagenet_root)  # the resolved config
     assert config["config"]["model"]["backbone"]["name"] == "resnest14"
     assert config["hydra_choices"]["experiment"] == "toy_cls"
     assert config["hydra_choices"]["logger"] == "wandb"
@@ -61,9 +61,11 @@ def test_offline_run_holds_config_hydra_choices_commit_and_metrics(
 
 
 @pytest.mark.slow
-def test_a_resumed_run_continues_its_wandb_run(toy_imagenet_root: Path, tmp_path: Path) -> None:
+def test_a_resumed_run_continues_its_wandb_run(
+    small_toy_imagenet_root: Path, tmp_path: Path
+) -> None:
     logs = tmp_path / "logs"
-    first = ["experiment=toy_cls", "logger=wandb", f"data.root={toy_imagenet_root}"]
+    first = ["experiment=toy_cls", "logger=wandb", f"data.root={small_toy_imagenet_root}"]
     run_entry_point("src/train.py", [*first, *short_run(2), f"paths.log_dir={logs}"], None)
     (run_dir,) = (logs / "train" / "runs").iterdir()
     run_entry_point(
