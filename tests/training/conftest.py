@@ -11,11 +11,15 @@ import pytest
 
 from tests.helpers import QUIET, Run, run_entry_point
 
+# Only a hang should stop a preset run: minutes on 2 idle cores, several times that on a busy
+# machine (the toy_cls run has passed the runner's default of 10 minutes on a loaded one).
+PRESET_RUN_TIMEOUT_S = 1800
+
 
 def _preset_run(experiment: str, data_root: Path, folder: Path) -> Run:
     """``python src/train.py experiment=<experiment>`` on the session's toy data, as is."""
     overrides = [f"experiment={experiment}", f"data.root={data_root}", QUIET]
-    return run_entry_point("src/train.py", overrides, folder / "run")
+    return run_entry_point("src/train.py", overrides, folder / "run", timeout=PRESET_RUN_TIMEOUT_S)
 
 
 @pytest.fixture(scope="session")
