@@ -1,6 +1,7 @@
 """Every documented debug preset and logger runs after the README's install, on the toy presets
-and on the paper presets (their data swapped to toy data, a small backbone, the rest as is:
-the debug base itself turns DDP, SyncBN and compilation off)."""
+(the small toy sets: the debug presets read a few batches) and on a paper preset (its data
+swapped to toy data, a small backbone, the rest as is: the debug base itself turns DDP, SyncBN
+and compilation off)."""
 
 from __future__ import annotations
 
@@ -23,12 +24,6 @@ PAPER_ON_TOY = {
         "data.batch_size=4",
         "data.train_crop=32",
         "data.eval_crop=32",
-        *SMALL_BACKBONE,
-    ),
-    "resnest_seg": (
-        "data=toy_ade20k",
-        "data.batch_size=2",
-        "model.backbone.pretrained=null",
         *SMALL_BACKBONE,
     ),
 }
