@@ -1,47 +1,113 @@
-"""Running the real entry points the way a user does, writing only under a given directory."""
+"""Running the real entry points the way a user does, and the overrides that make a run short.
+
+Training tests need real processes: to kill them, to run DDP, and because deterministic mode
+changes process-wide torch settings. Every test that runs an entry point goes through
+``run_entry_point`` (or, to signal or kill the process, ``command`` and ``environment``), and
+builds its overrides from the pieces below, adding only what is special about it.
+"""
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
 
+QUIET = "extras.print_config=false"  # no config tree in the output
+# A small classifier on the toy ImageNet tree (add data.root=...), for either script.
+SMALL_CLS = (
+    "experiment=toy_cls",
+    QUIET,
+    "model.backbone.stem_width=8",
+    "model.backbone.bottleneck_width=8",
+    "data.batch_size=8",
+)
+
+
+def short_run(train_batches: int, epochs: int = 1) -> list[str]:
+    """Overrides for ``epochs`` epochs of ``train_batches`` training batches each, every
+    validation cut to one batch: enough to exercise a whole run in seconds."""
+    return [
+        f"trainer.max_epochs={epochs}",
+        f"++trainer.limit_train_batches={train_batches}",
+        "++trainer.limit_val_batches=1",
+        QUIET,
+    ]
+
+
+def small_cls_run(train_batches: int, epochs: int = 1) -> list[str]:
+    """A short training run of ``SMALL_CLS``, without the final validation of the best
+    checkpoint (``test=true`` puts it back)."""
+    return [*SMALL_CLS, *short_run(train_batches, epochs), "test=false"]
+
 
 @dataclass
 class Run:
-    """A finished entry-point process: its output and run directory."""
+    """A finished entry-point process: what it printed and its run directory (None when the
+    run chose its own)."""
 
-    output: str
-    run_dir: Path
+    stdout: str
+    stderr: str
+    run_dir: Path | None
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def command(script: str, overrides: Sequence[str]) -> list[str]:
+    """``python <script> <overrides>``, ``script`` relative to the repository root."""
+    return [sys.executable, str(REPO_ROOT / script), *overrides]
+
+
+def environment(run_dir: Path | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The current environment with the Hydra run dir pinned (unless None: a new run dir per
+    run, as for a user), W&B kept offline, then ``extra``."""
+    unpinned = {key: value for key, value in os.environ.items() if key != "RUN_DIR"}
+    pinned = {"RUN_DIR": str(run_dir)} if run_dir is not None else {}
+    return {**unpinned, **pinned, "WANDB_MODE": "offline", **(extra or {})}
 
 
 def run_entry_point(
-    script: str, overrides: list[str], run_dir: Path, timeout: float = 600, env: dict | None = None
+    script: str,
+    overrides: Sequence[str],
+    run_dir: Path | None,
+    *,
+    succeed: bool = True,
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
+    timeout: float = 600,
 ) -> Run:
-    """``python src/<script> <overrides>`` with the run directory pinned to ``run_dir``."""
-    environment = {**os.environ, "RUN_DIR": str(run_dir), "WANDB_MODE": "offline", **(env or {})}
+    """Run ``python <script> <overrides>`` (``script`` relative to the repository root, e.g.
+    ``src/train.py``) from ``cwd``, and check that it succeeded (or, ``succeed=False``, failed).
+
+    ``run_dir`` pins the run directory; with None the run makes its own (pass
+    ``paths.log_dir=...`` to keep it under the test's folder). ``env`` adds to the environment.
+    """
     process = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "src" / script), *overrides],
-        cwd=run_dir.parent,
-        env=environment,
+        command(script, overrides),
+        cwd=cwd,
+        env=environment(run_dir, env),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
-    output = process.stdout + process.stderr
-    assert process.returncode == 0, f"{script} {' '.join(overrides)} failed:\n{output[-6000:]}"
-    return Run(output=output, run_dir=run_dir)
+    run = Run(stdout=process.stdout, stderr=process.stderr, run_dir=run_dir)
+    verdict = "failed" if succeed else "succeeded"
+    assert (process.returncode == 0) == succeed, (
+        f"{script} {' '.join(overrides)} {verdict}:\n{run.output[-6000:]}"
+    )
+    return run
 
 
 def last_logged(run_dir: Path, metric: str) -> float:
     """The last value of ``metric`` in the run's CSV log."""
-    import csv
-
     rows = list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
     values = [float(row[metric]) for row in rows if row.get(metric)]
     assert values, f"{metric} was never logged in {run_dir}"

@@ -1,6 +1,7 @@
 """Every documented debug preset and logger runs after the README's install, on the toy presets
-and on the paper presets (their data swapped to toy data, a small backbone, the rest as is:
-the debug base itself turns DDP, SyncBN and compilation off)."""
+(the small toy sets: the debug presets read a few batches) and on a paper preset (its data
+swapped to toy data, a small backbone, the rest as is: the debug base itself turns DDP, SyncBN
+and compilation off)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.launch import launch
+from tests.helpers import QUIET, run_entry_point
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +24,6 @@ PAPER_ON_TOY = {
         "data.batch_size=4",
         "data.train_crop=32",
         "data.eval_crop=32",
-        *SMALL_BACKBONE,
-    ),
-    "resnest_seg": (
-        "data=toy_ade20k",
-        "data.batch_size=2",
-        "model.backbone.pretrained=null",
         *SMALL_BACKBONE,
     ),
 }
@@ -57,20 +52,20 @@ def test_debug_preset_with_logger_runs(
     debug: str,
     logger: str,
     tmp_path: Path,
-    toy_imagenet_root: Path,
-    toy_ade20k_root: Path,
+    small_toy_imagenet_root: Path,
+    small_toy_ade20k_root: Path,
 ) -> None:
-    root = toy_ade20k_root if "seg" in experiment else toy_imagenet_root
+    root = small_toy_ade20k_root if "seg" in experiment else small_toy_imagenet_root
     overrides = [
         f"experiment={experiment}",
         f"debug={debug}",
         f"logger={logger}",
         *PAPER_ON_TOY.get(experiment, ()),
         f"data.root={root}",
-        "extras.print_config=false",
+        QUIET,
         *SHORT[debug],
     ]
     run_dir = tmp_path / "run"
-    launch("train.py", overrides, run_dir)
+    run_entry_point("src/train.py", overrides, run_dir)
     if debug != "fdr":  # fast_dev_run writes no logs
         assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))

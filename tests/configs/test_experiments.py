@@ -1,4 +1,4 @@
-"""Every experiment preset composes with Hydra and runs one step with its data swapped to toy data."""
+"""Every experiment preset composes with Hydra and runs one step on toy data."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ TOY_OVERRIDES = {
     "classification": ["data=toy_imagenet", "data.batch_size=4"],
     "segmentation": ["data=toy_ade20k", "data.batch_size=2", "data.val_batch_size=1"],
 }
+# Presets that keep their own data settings, only pointed at toy data: resnest_seg's step is at
+# its own sizes (crop 480, base 520, batch 2), the check that the ADE20K recipe itself runs.
+OWN_DATA_SETTINGS = {"resnest_seg"}
 
 
 def compose_train(overrides: list[str], run_dir: Path, config_name: str = "train") -> DictConfig:
@@ -50,7 +53,7 @@ def test_experiment_runs_one_step_on_toy_data(
     cfg = compose_train(
         [
             f"experiment={experiment}",
-            *TOY_OVERRIDES[task],
+            *([] if experiment in OWN_DATA_SETTINGS else TOY_OVERRIDES[task]),
             f"data.root={root}",
             "trainer=cpu",
             "debug=fdr",

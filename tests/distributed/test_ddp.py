@@ -18,7 +18,7 @@ import torch
 from src.data.imagenet import find_classes, list_samples
 from src.data.samplers import epoch_plan
 from src.data.toy import make_toy_imagenet
-from tests.training.launch import TINY_CLS, TINY_RUN, launch
+from tests.helpers import QUIET, SMALL_CLS, run_entry_point, small_cls_run
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +33,11 @@ def small_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_toy_imagenet(root, num_classes=3, train_per_class=8, val_per_class=7)
 
 
-def _overrides(root: Path, batch_size: int, *extra: str, train: bool = True) -> list[str]:
+def _overrides(root: Path, batch_size: int, *extra: str, train_batches: int | None) -> list[str]:
+    """The small classifier on ``small_root`` with GroupNorm: a short training run of
+    ``train_batches`` batches, or (None) what ``eval.py`` needs."""
     return [
-        *(TINY_RUN if train else TINY_CLS),
+        *(small_cls_run(train_batches) if train_batches else [*SMALL_CLS, QUIET]),
         f"data.root={root}",
         "data.num_classes=3",
         f"data.batch_size={batch_size}",
@@ -53,14 +55,13 @@ def _rows(run_dir: Path) -> list[dict[str, str]]:
 def one_step(tmp_path_factory: pytest.TempPathFactory, small_root: Path) -> dict[str, Path]:
     """Run directories of the same first step: one process on 8 images, two on 4 each."""
     runs = tmp_path_factory.mktemp("one_step")
-    one_batch = "+trainer.limit_train_batches=1"
-    launch("train.py", _overrides(small_root, 8, one_batch), runs / "single")
+    run_entry_point("src/train.py", _overrides(small_root, 8, train_batches=1), runs / "single")
     recording = f"trainer.plugins=[{{_target_:{RECORDING_IO},marker_dir:'{runs / 'writers'}'}}]"
     # the whole train.py path: fit, then the final validation of the best checkpoint
     whole = ("test=true", "trainer.log_every_n_steps=1")
-    launch(
-        "train.py",
-        _overrides(small_root, 4, one_batch, "trainer=ddp_cpu", recording, *whole),
+    run_entry_point(
+        "src/train.py",
+        _overrides(small_root, 4, "trainer=ddp_cpu", recording, *whole, train_batches=1),
         runs / "ddp",
     )
     return {"single": runs / "single", "ddp": runs / "ddp", "writers": runs / "writers"}
@@ -104,9 +105,9 @@ def test_validating_a_checkpoint_on_two_processes_gives_the_one_process_metrics(
     tmp_path: Path, small_root: Path, one_step: dict[str, Path]
 ) -> None:
     checkpoint = one_step["single"] / "checkpoints" / "last.ckpt"
-    overrides = _overrides(small_root, 4, f"ckpt_path={checkpoint}", train=False)
-    launch("eval.py", overrides, tmp_path / "single")
-    launch("eval.py", [*overrides, "trainer=ddp_cpu"], tmp_path / "ddp")
+    overrides = _overrides(small_root, 4, f"ckpt_path={checkpoint}", train_batches=None)
+    run_entry_point("src/eval.py", overrides, tmp_path / "single")
+    run_entry_point("src/eval.py", [*overrides, "trainer=ddp_cpu"], tmp_path / "ddp")
     single, ddp = (_rows(tmp_path / run)[-1] for run in ("single", "ddp"))
     assert ddp["val/acc1"] == single["val/acc1"] and ddp["val/acc5"] == single["val/acc5"]
     assert float(ddp["val/loss"]) == pytest.approx(float(single["val/loss"]), rel=1e-6)
@@ -122,10 +123,8 @@ def test_skip_mode_steps_over_a_batch_that_is_empty_on_one_process(
     for path in first_batch_of_rank0:
         path.write_bytes(b"not an image")
     run_dir = tmp_path / "run"
-    overrides = _overrides(
-        root, 2, "+trainer.limit_train_batches=2", "trainer=ddp_cpu", "data.on_corrupt=skip"
-    )
-    launch("train.py", overrides, run_dir)
+    overrides = _overrides(root, 2, "trainer=ddp_cpu", "data.on_corrupt=skip", train_batches=2)
+    run_entry_point("src/train.py", overrides, run_dir)
     skipped = [float(row["data/skipped"]) for row in _rows(run_dir) if row.get("data/skipped")]
     assert skipped == [2.0]
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.training.launch import TINY_RUN, command, environment
+from tests.helpers import command, environment, small_cls_run
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ ONE_TASK_JOB = {
 
 
 def test_the_pre_timeout_signal_checkpoints_the_run_dir_and_requeues_the_job(
-    tmp_path: Path, toy_imagenet_root: Path
+    tmp_path: Path, small_toy_imagenet_root: Path
 ) -> None:
     fake_bin, calls = tmp_path / "bin", tmp_path / "scontrol_calls"
     fake_bin.mkdir()
@@ -47,14 +47,13 @@ def test_the_pre_timeout_signal_checkpoints_the_run_dir_and_requeues_the_job(
         del env[name]
     env.update(ONE_TASK_JOB, PATH=f"{fake_bin}:{env['PATH']}")
     overrides = [
-        *TINY_RUN,
-        f"data.root={toy_imagenet_root}",
-        "+trainer.limit_train_batches=3",
+        *small_cls_run(3),
+        f"data.root={small_toy_imagenet_root}",
         "+callbacks.signal_at_step._target_=tests.distributed.signal_at_step.SignalAtStep",
         "+callbacks.signal_at_step.step=2",
     ]
     process = subprocess.run(
-        command("train.py", overrides), env=env, capture_output=True, text=True, timeout=300
+        command("src/train.py", overrides), env=env, capture_output=True, text=True, timeout=300
     )
     assert calls.read_text().split() == ["requeue", "4242"], process.stderr[-6000:]
     hpc = torch.load(run_dir / "hpc_ckpt_1.ckpt", weights_only=True)
@@ -63,7 +62,7 @@ def test_the_pre_timeout_signal_checkpoints_the_run_dir_and_requeues_the_job(
 
     # the requeued job: the same command in the same run dir, with ckpt_path=last
     rerun = subprocess.run(
-        command("train.py", [*overrides[:-2], "ckpt_path=last"]),
+        command("src/train.py", [*overrides[:-2], "ckpt_path=last"]),
         env=env,
         capture_output=True,
         text=True,

@@ -8,6 +8,7 @@ import pytest
 
 from scripts.bench.timing import Candidate, measure_interleaved
 from scripts.benchmark import main
+from tests.helpers import short_run
 
 # One thread: a shared CI machine slows multi-threaded kernels far more than single-threaded ones.
 TINY = ["--repeats", "1", "--warmup", "1", "--batch", "2", "--threads", "1"]
@@ -86,16 +87,13 @@ def test_unknown_sections_are_refused(sections: str) -> None:
         main(["--sections", sections])
 
 
+@pytest.mark.slow
 def test_presets_section_runs_the_users_command_and_reports_its_metric(
     toy_imagenet_root: Path,
 ) -> None:
     from scripts.bench.presets import presets_section
 
-    overrides = [
-        f"data.root={toy_imagenet_root}",
-        "trainer.max_epochs=1",
-        "++trainer.limit_train_batches=2",
-    ]
+    overrides = [f"data.root={toy_imagenet_root}", *short_run(2)]
     (table,) = presets_section(["toy_cls"], overrides)
     assert table.column("preset") == ["toy_cls"] and table.column("metric") == ["val/acc1"]
     assert float(table.column("wall s")[0]) > 0 and 0 <= float(table.column("final")[0]) <= 1

@@ -11,7 +11,7 @@ import pytest
 
 from src.utils.config_validation import validate_config
 from tests.configs.test_experiments import compose_train
-from tests.training.launch import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 SBATCH = REPO_ROOT / "scripts" / "slurm" / "train.sbatch"
 TORCHRUN = REPO_ROOT / "scripts" / "torchrun.sh"

@@ -1,4 +1,4 @@
-"""The sweep files under test, values drawn from their own distributions, tiny-run overrides."""
+"""The sweep files under test, and values drawn from their own distributions."""
 
 from __future__ import annotations
 
@@ -11,14 +11,6 @@ from src.sweep.spec import SweepSpec
 from tests.helpers import CONFIG_DIR
 
 SWEEP_FILES = sorted((CONFIG_DIR / "sweep").glob("*.yaml"))
-# One training and one validation batch per epoch, one epoch, no callbacks or config tree.
-TINY_RUN = [
-    "trainer.max_epochs=1",
-    "++trainer.limit_train_batches=1",
-    "++trainer.limit_val_batches=1",
-    "callbacks=none",
-    "extras.print_config=false",
-]
 
 
 def drawn_values(spec: SweepSpec, draws: int, seed: int = 0) -> list[dict[str, Any]]:

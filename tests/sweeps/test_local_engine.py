@@ -18,18 +18,27 @@ import yaml
 
 from scripts.sweep import main
 from src.sweep.trial import TrialFailed, run_trial
-from tests.helpers import CONFIG_DIR, REPO_ROOT
-from tests.sweeps.sweep_files import TINY_RUN
+from tests.helpers import CONFIG_DIR, REPO_ROOT, short_run
 
 
+@pytest.mark.slow
 def test_three_toy_trials_by_two_workers_of_the_radix_cardinality_grid(
-    toy_imagenet_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    small_toy_imagenet_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     sweep_file = str(CONFIG_DIR / "sweep" / "radix_cardinality.yaml")
     args = [sweep_file, "--local", "--trials", "3", "--workers", "2", "--storage", storage]
     args += ["--out", str(tmp_path)]
-    main([*args, "--", *TINY_RUN, "logger=csv", f"data.root={toy_imagenet_root}"])
+    main(
+        [
+            *args,
+            "--",
+            *short_run(1),
+            "callbacks=none",
+            "logger=csv",
+            f"data.root={small_toy_imagenet_root}",
+        ]
+    )
     output = capsys.readouterr().out
 
     study = optuna.load_study(study_name="radix_cardinality", storage=storage)

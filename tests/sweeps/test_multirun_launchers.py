@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.training.launch import TINY_RUN, launch
+from tests.helpers import run_entry_point, small_cls_run
 
 pytestmark = pytest.mark.slow
 
@@ -29,22 +29,21 @@ def _job_dirs(sweep_dir: Path) -> list[str]:
 
 
 def test_a_local_submitit_sweep_trains_each_job_on_two_ddp_processes(
-    tmp_path: Path, toy_imagenet_root: Path
+    tmp_path: Path, small_toy_imagenet_root: Path
 ) -> None:
     sweep_dir, processes = tmp_path / "sweep", tmp_path / "processes"
     run_dir = tmp_path / "pinned"  # RUN_DIR, which must not gather the sweep's jobs
     writers = "'${paths.output_dir}/writers'"
-    launch(
-        "train.py",
+    run_entry_point(
+        "src/train.py",
         [
             "-m",
             "hydra/launcher=submitit_local",
             "hydra.launcher.tasks_per_node=2",
             "hydra.sweeper.max_batch_size=1",
             "trainer=ddp_cpu",
-            *TINY_RUN,
-            f"data.root={toy_imagenet_root}",
-            "+trainer.limit_train_batches=2",
+            *small_cls_run(2),
+            f"data.root={small_toy_imagenet_root}",
             f"trainer.plugins=[{{_target_:{RECORDING_IO},marker_dir:{writers}}}]",
             f"+callbacks.process_recorder._target_={PROCESS_RECORDER}",
             f"+callbacks.process_recorder.marker_dir={processes}",
@@ -113,8 +112,8 @@ def test_the_slurm_preset_submits_one_array_job_with_the_ddp_shape_and_requeue_s
     folder, scripts = fake_slurm
     monkeypatch.setenv("PATH", f"{folder}:{Path('/usr/bin')}:{Path('/bin')}")
     sweep_dir = tmp_path / "sweep"
-    output = launch(
-        "train.py",
+    output = run_entry_point(
+        "src/train.py",
         [
             "-m",
             "hydra/launcher=submitit_slurm",
@@ -132,7 +131,7 @@ def test_the_slurm_preset_submits_one_array_job_with_the_ddp_shape_and_requeue_s
         tmp_path / "unused",
         succeed=False,
         timeout=120,
-    )
+    ).output
     assert "has not produced any output" in output  # the fake cluster ran nothing
     (script,) = scripts.iterdir()  # the 2 x 2 grid is one array job
     text = script.read_text()
@@ -152,13 +151,13 @@ def test_a_plain_multirun_with_a_ddp_trainer_stops_before_anything_is_built(
     tmp_path: Path,
 ) -> None:
     sweep_dir = tmp_path / "sweep"
-    output = launch(
-        "train.py",
+    output = run_entry_point(
+        "src/train.py",
         ["-m", "trainer=ddp", f"hydra.sweep.dir={sweep_dir}", "model.backbone.radix=1,2"],
         tmp_path / "unused",
         succeed=False,
         timeout=120,
-    )
+    ).output
     assert "re-running this command line" in output
     assert "hydra/launcher=submitit_local" in output and "hydra/launcher=submitit_slurm" in output
     assert "Seed set" not in output and not sweep_dir.exists()

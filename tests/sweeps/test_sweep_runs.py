@@ -18,6 +18,8 @@ from src.sweep.spec import build_command, load_sweep
 from tests.helpers import REPO_ROOT
 from tests.sweeps.sweep_files import SWEEP_FILES, drawn_values
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: p.stem)
 def test_agent_command_runs_one_fast_dev_run_step(

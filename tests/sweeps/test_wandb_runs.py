@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.helpers import REPO_ROOT, run_entry_point
-from tests.sweeps.sweep_files import TINY_RUN
+import pytest
+
+from tests.helpers import run_entry_point, short_run
 from tests.training.wandb_records import run_contents
+
+pytestmark = pytest.mark.slow
 
 
 def test_a_command_agents_run_is_reused_and_gets_its_own_directory(
-    toy_imagenet_root: Path, tmp_path: Path
+    small_toy_imagenet_root: Path, tmp_path: Path
 ) -> None:
     """What `wandb agent` hands a run: sweep and run ids, and the parameter file as a path
     relative to the agent's working directory (which the Hydra app must not change)."""
@@ -26,14 +26,10 @@ def test_a_command_agents_run_is_reused_and_gets_its_own_directory(
         "WANDB_RUN_ID": "abcd1234",
         "WANDB_SWEEP_PARAM_PATH": str(param_file),
     }
-    env = {k: v for k, v in os.environ.items() if k != "RUN_DIR"} | agent_env
-    command = [sys.executable, str(REPO_ROOT / "src" / "train.py"), "experiment=toy_cls"]
-    command += ["logger=wandb", "hydra=sweep_run", "model.lr=0.2", *TINY_RUN]
-    command += [f"data.root={toy_imagenet_root}", f"paths.log_dir={tmp_path / 'logs'}"]
-    result = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    overrides = ["experiment=toy_cls", "logger=wandb", "hydra=sweep_run", "model.lr=0.2"]
+    overrides += [*short_run(1), "callbacks=none"]
+    overrides += [f"data.root={small_toy_imagenet_root}", f"paths.log_dir={tmp_path / 'logs'}"]
+    run_entry_point("src/train.py", overrides, None, env=agent_env, cwd=tmp_path)
 
     run_dir = tmp_path / "logs" / "sweeps" / "sw123" / "abcd1234"  # configs/hydra/sweep_run.yaml
     (offline_run,) = run_dir.glob("wandb/offline-run-*-abcd1234/run-abcd1234.wandb")
@@ -42,18 +38,21 @@ def test_a_command_agents_run_is_reused_and_gets_its_own_directory(
     assert config["config"]["model"]["lr"] == 0.2
 
 
-def test_two_process_ddp_makes_one_offline_run(toy_imagenet_root: Path, tmp_path: Path) -> None:
+def test_two_process_ddp_makes_one_offline_run(
+    small_toy_imagenet_root: Path, tmp_path: Path
+) -> None:
     run_entry_point(
-        "train.py",
+        "src/train.py",
         [
             "experiment=toy_cls",
             "trainer=ddp_cpu",
             "logger=wandb",
-            f"data.root={toy_imagenet_root}",
-            *TINY_RUN,
+            f"data.root={small_toy_imagenet_root}",
+            *short_run(1),
+            "callbacks=none",
         ],
         tmp_path / "run",
-        env={"WANDB_MODE": "offline"},
+        cwd=tmp_path,
     )
     runs = list(tmp_path.rglob("run-*.wandb"))  # the run dir and the working directory
     assert len(runs) == 1, runs

@@ -15,7 +15,7 @@ from src.data.imagenet import find_classes, list_samples
 from src.data.samplers import epoch_plan
 from src.data.toy import make_toy_imagenet
 from src.utils.checkpoint_io import AtomicCheckpointIO
-from tests.training.launch import TINY_RUN, launch
+from tests.helpers import run_entry_point, small_cls_run
 
 pytestmark = pytest.mark.slow
 
@@ -30,11 +30,10 @@ def small_root(tmp_path: Path) -> Path:
 
 def _overrides(root: Path, *extra: str) -> list[str]:
     return [
-        *TINY_RUN,
+        *small_cls_run(4),
         f"data.root={root}",
         "data.num_classes=2",
         "data.batch_size=2",
-        "+trainer.limit_train_batches=4",
         *extra,
     ]
 
@@ -58,7 +57,9 @@ def test_skip_completes_counts_and_steps_over_an_empty_batch(
     for path in [*bad, bad_val]:  # the one validation batch (limit 1) keeps 1 of its 2 images
         _corrupt(path)
     run_dir = tmp_path / "run"
-    output = launch("train.py", _overrides(small_root, "data.on_corrupt=skip"), run_dir)
+    output = run_entry_point(
+        "src/train.py", _overrides(small_root, "data.on_corrupt=skip"), run_dir
+    ).output
     for path in [*bad, bad_val]:
         assert output.count(f"Skipping corrupt sample '{path}'") == 1
     rows = list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
@@ -80,7 +81,7 @@ def test_error_names_the_file_and_earlier_checkpoints_still_load(
     _corrupt(bad)
     run_dir = tmp_path / "run"
     overrides = _overrides(small_root, "callbacks.last_checkpoint.every_n_train_steps=1")
-    output = launch("train.py", overrides, run_dir, succeed=False)
+    output = run_entry_point("src/train.py", overrides, run_dir, succeed=False).output
     assert f"Corrupt sample '{bad}'" in output and "data.on_corrupt=skip" in output
     checkpoint = AtomicCheckpointIO().load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     assert checkpoint["global_step"] == 2

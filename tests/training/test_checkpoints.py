@@ -18,7 +18,7 @@ from src.pipeline import evaluate, resolve_ckpt_path
 from src.utils.checkpoint_io import AtomicCheckpointIO, CheckpointLoadError
 from src.utils.run_config import save_run_config
 from tests.configs.test_experiments import compose_train
-from tests.training.launch import REPO_ROOT, TINY_RUN, launch
+from tests.helpers import REPO_ROOT, run_entry_point, small_cls_run
 from tests.training.slow_checkpoint_write import HALF_WRITTEN
 
 
@@ -95,14 +95,15 @@ def test_pickled_code_is_refused_even_when_asked_to_trust_it(tmp_path: Path) -> 
     assert "could run code" in str(error.value) and "GLOBAL posix.system" in str(error.value)
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_malicious_last_checkpoint(
-    tmp_path: Path, toy_imagenet_root: Path
+    tmp_path: Path, small_toy_imagenet_root: Path
 ) -> None:
     run_dir = tmp_path / "run"
     marker = tmp_path / "ran"
     _malicious_checkpoint(run_dir / "checkpoints" / "last.ckpt", marker)
-    overrides = [*TINY_RUN, f"data.root={toy_imagenet_root}", "ckpt_path=last"]
-    output = launch("train.py", overrides, run_dir, succeed=False)
+    overrides = [*small_cls_run(1), f"data.root={small_toy_imagenet_root}", "ckpt_path=last"]
+    output = run_entry_point("src/train.py", overrides, run_dir, succeed=False).output
     assert f"refused to load checkpoint '{run_dir / 'checkpoints' / 'last.ckpt'}'" in output
     assert not marker.exists()
 

@@ -77,12 +77,13 @@ def expected_top1(weights_dir: Path, samples: list[tuple[Path, int]]) -> float:
     return 100 * (predictions == labels).float().mean().item()
 
 
+@pytest.mark.slow
 def test_released_weights_evaluate_with_their_protocol_and_no_checkpoint(
     released_setup: tuple[Path, Path, list], tmp_path: Path
 ) -> None:
     root, weights_dir, samples = released_setup
     result = run_entry_point(
-        "eval.py",
+        "src/eval.py",
         [
             "experiment=imagenet_eval",
             "model.backbone.name=resnest50",
@@ -134,6 +135,7 @@ def test_zoo_report_puts_measured_beside_reported_with_both_protocols() -> None:
     assert any("probabilities, scale 1" in line and ZOO_PROTOCOL in line for line in lines)
 
 
+@pytest.mark.slow
 def test_segmentation_weights_file_evaluates_with_their_protocol_and_no_checkpoint(
     toy_ade20k_root: Path, tmp_path: Path
 ) -> None:
@@ -146,7 +148,7 @@ def test_segmentation_weights_file_evaluates_with_their_protocol_and_no_checkpoi
     weights = tmp_path / "toy_segmentor.pth"
     torch.save(hydra.utils.instantiate(cfg.model).model.state_dict(), weights)
     result = run_entry_point(
-        "eval.py",
+        "src/eval.py",
         [
             *tiny,
             "ckpt_path=null",

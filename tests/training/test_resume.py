@@ -18,7 +18,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.training.launch import REPO_ROOT, TINY_RUN, command, environment, launch
+from tests.helpers import REPO_ROOT, command, environment, run_entry_point, small_cls_run
 from tests.training.stall_at_step import STALLED
 
 pytestmark = pytest.mark.slow
@@ -33,11 +33,9 @@ TENSORBOARD_TOO = "logger=[csv,tensorboard]"
 
 def _overrides(data_root: Path) -> list[str]:
     return [
-        *TINY_RUN,
+        *small_cls_run(BATCHES, EPOCHS),
         f"data.root={data_root}",
         "data.num_workers=2",
-        f"trainer.max_epochs={EPOCHS}",
-        f"+trainer.limit_train_batches={BATCHES}",
         "trainer.deterministic=true",
         "callbacks=ema",
         "callbacks.ema.decay=0.8",
@@ -52,7 +50,7 @@ def _overrides(data_root: Path) -> list[str]:
 def _kill_at(step: int, overrides: list[str], run_dir: Path | None) -> None:
     """Start the run, wait until it is about to take step ``step + 1``, SIGKILL it."""
     process = subprocess.Popen(
-        command("train.py", [*overrides, f"+callbacks.stall.step={step}"]),
+        command("src/train.py", [*overrides, f"+callbacks.stall.step={step}"]),
         cwd=REPO_ROOT,
         env=environment(run_dir),
         stdout=subprocess.PIPE,
@@ -115,42 +113,43 @@ def _assert_same_final_state(expected_dir: Path, actual_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory, toy_imagenet_root: Path) -> Path:
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, small_toy_imagenet_root: Path) -> Path:
     """The run directory of the same run, never interrupted."""
     run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
-    overrides = [*_overrides(toy_imagenet_root), STALL, f"+callbacks.stall.step={NEVER}"]
-    launch("train.py", overrides, run_dir)
+    overrides = [*_overrides(small_toy_imagenet_root), STALL, f"+callbacks.stall.step={NEVER}"]
+    run_entry_point("src/train.py", overrides, run_dir)
     return run_dir
 
 
 def test_sigkill_mid_epoch_then_ckpt_path_last_in_the_pinned_dir_matches(
-    tmp_path: Path, toy_imagenet_root: Path, uninterrupted: Path
+    tmp_path: Path, small_toy_imagenet_root: Path, uninterrupted: Path
 ) -> None:
-    overrides = [*_overrides(toy_imagenet_root), STALL, "ckpt_path=last"]
+    overrides = [*_overrides(small_toy_imagenet_root), STALL, "ckpt_path=last"]
     resumed_dir = tmp_path / "resumed"
     _kill_at(KILL_BEFORE, overrides, resumed_dir)
     killed = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert killed["global_step"] == 6 and killed["epoch"] == 1  # mid-epoch checkpoint
     assert killed["ImageNetDataModule"] == {"train_loader": {"epoch": 1, "batches": 1}}
-    output = launch("train.py", [*overrides, f"+callbacks.stall.step={NEVER}"], resumed_dir)
+    resumed = [*overrides, f"+callbacks.stall.step={NEVER}"]
+    output = run_entry_point("src/train.py", resumed, resumed_dir).output
     assert "Resuming from" in output
     _assert_same_final_state(uninterrupted, resumed_dir)
 
 
 def test_sigkill_then_resume_by_run_id_and_by_latest_continues_the_same_run(
-    tmp_path: Path, toy_imagenet_root: Path, uninterrupted: Path
+    tmp_path: Path, small_toy_imagenet_root: Path, uninterrupted: Path
 ) -> None:
     """Killed at step 8 (checkpoint 6), resumed by id and killed again at step 10 (checkpoint
     9), resumed as ``latest``: one run directory, as if never interrupted."""
     logs = tmp_path / "logs"
-    first = [*_overrides(toy_imagenet_root), STALL, f"paths.log_dir={logs}", TENSORBOARD_TOO]
+    first = [*_overrides(small_toy_imagenet_root), STALL, f"paths.log_dir={logs}", TENSORBOARD_TOO]
     _kill_at(KILL_BEFORE, first, None)
     (run_dir,) = (logs / "train" / "runs").iterdir()
     run_id = run_dir.name
     _kill_at(9, [f"resume={run_id}", f"paths.log_dir={logs}"], None)
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 9
-    launch(
-        "train.py",
+    run_entry_point(
+        "src/train.py",
         ["resume=latest", f"+callbacks.stall.step={NEVER}", f"paths.log_dir={logs}"],
         None,
     )

@@ -14,16 +14,15 @@ import yaml
 
 from src.pipeline import resolve_ckpt_path
 from src.utils.run_identity import new_run_id
-from tests.training.launch import REPO_ROOT, TINY_RUN, command, environment, launch
+from tests.helpers import REPO_ROOT, command, environment, run_entry_point, small_cls_run
 
 pytestmark = pytest.mark.slow
 
 
 def _tiny(root: Path, logs: Path) -> list[str]:
     return [
-        *TINY_RUN,
+        *small_cls_run(2),
         f"data.root={root}",
-        "++trainer.limit_train_batches=2",
         f"paths.log_dir={logs}",
     ]
 
@@ -35,12 +34,12 @@ def test_run_ids_drawn_in_the_same_second_differ() -> None:
 
 
 def test_two_runs_started_together_get_their_own_directories(
-    tmp_path: Path, toy_imagenet_root: Path
+    tmp_path: Path, small_toy_imagenet_root: Path
 ) -> None:
     logs = tmp_path / "logs"
     processes = [
         subprocess.Popen(
-            command("train.py", [*_tiny(toy_imagenet_root, logs), f"seed={seed}"]),
+            command("src/train.py", [*_tiny(small_toy_imagenet_root, logs), f"seed={seed}"]),
             cwd=REPO_ROOT,
             env=environment(None),
             stdout=subprocess.DEVNULL,
@@ -65,21 +64,21 @@ def test_two_runs_started_together_get_their_own_directories(
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory, toy_imagenet_root: Path) -> Path:
+def finished_run(tmp_path_factory: pytest.TempPathFactory, small_toy_imagenet_root: Path) -> Path:
     logs = tmp_path_factory.mktemp("finished") / "logs"
-    launch("train.py", _tiny(toy_imagenet_root, logs), None)
+    run_entry_point("src/train.py", _tiny(small_toy_imagenet_root, logs), None)
     (run_dir,) = (logs / "train" / "runs").iterdir()
     return run_dir
 
 
 def test_resume_refuses_overrides_that_change_what_is_trained(finished_run: Path) -> None:
     logs = f"paths.log_dir={finished_run.parents[2]}"
-    output = launch(
-        "train.py",
+    output = run_entry_point(
+        "src/train.py",
         [f"resume={finished_run.name}", logs, "model.lr=0.5", "seed=7"],
         None,
         succeed=False,
-    )
+    ).output
     text = " ".join(output.split())
     assert f"resuming run {finished_run} with a config that changes what it trains" in text
     assert "model.lr: 0.3 -> 0.5" in text and "seed: 42 -> 7" in text
@@ -88,7 +87,9 @@ def test_resume_refuses_overrides_that_change_what_is_trained(finished_run: Path
 
 def test_resume_names_the_recent_runs_when_the_id_is_unknown(finished_run: Path) -> None:
     logs = f"paths.log_dir={finished_run.parents[2]}"
-    output = launch("train.py", ["resume=no-such-run", logs], None, succeed=False)
+    output = run_entry_point(
+        "src/train.py", ["resume=no-such-run", logs], None, succeed=False
+    ).output
     assert "resume=no-such-run: no run directory of that name or id" in output
     assert f"Recent runs: runs/{finished_run.name}" in output
 

@@ -1,5 +1,6 @@
 """The toy presets train to a useful model on CPU, as the README's first command promises
-(their wall time is the benchmark's: ``python -m scripts.benchmark --sections presets``)."""
+(their wall time is the benchmark's: ``python -m scripts.benchmark --sections presets``).
+The runs themselves are session fixtures (tests/training/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,27 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import Run, last_logged, run_entry_point
+from tests.helpers import QUIET, Run, last_logged, run_entry_point
 
 pytestmark = pytest.mark.slow
-
-QUIET = ["extras.print_config=false"]
-
-
-@pytest.fixture(scope="module")
-def toy_cls_run(toy_imagenet_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    run_dir = tmp_path_factory.mktemp("toy_cls") / "run"
-    return run_entry_point(
-        "train.py", ["experiment=toy_cls", f"data.root={toy_imagenet_root}", *QUIET], run_dir
-    )
-
-
-@pytest.fixture(scope="module")
-def toy_seg_run(toy_ade20k_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    run_dir = tmp_path_factory.mktemp("toy_seg") / "run"
-    return run_entry_point(
-        "train.py", ["experiment=toy_seg", f"data.root={toy_ade20k_root}", *QUIET], run_dir
-    )
 
 
 def test_toy_classification_learns(toy_cls_run: Run) -> None:
@@ -49,13 +32,13 @@ def test_toy_classification_writes_checkpoints_config_and_plot(toy_cls_run: Run)
 
 
 def test_eval_prints_a_metrics_table_for_the_checkpoint(
-    toy_cls_run: Run, toy_imagenet_root: Path
+    toy_cls_run: Run, toy_imagenet_root: Path, tmp_path: Path
 ) -> None:
     checkpoint = toy_cls_run.run_dir / "checkpoints" / "last.ckpt"
     result = run_entry_point(
-        "eval.py",
-        ["experiment=toy_cls", f"data.root={toy_imagenet_root}", f"ckpt_path={checkpoint}", *QUIET],
-        toy_cls_run.run_dir.parent / "eval",
+        "src/eval.py",
+        ["experiment=toy_cls", f"data.root={toy_imagenet_root}", f"ckpt_path={checkpoint}", QUIET],
+        tmp_path / "eval",
     )
     assert "evaluation" in result.output and "val/acc1" in result.output
 
@@ -67,36 +50,19 @@ def test_toy_segmentation_learns(toy_seg_run: Run) -> None:
 
 
 def test_eval_multiscale_flip_on_the_toy_checkpoint(
-    toy_seg_run: Run, toy_ade20k_root: Path
+    toy_seg_run: Run, toy_ade20k_root: Path, tmp_path: Path
 ) -> None:
     checkpoint = toy_seg_run.run_dir / "checkpoints" / "last.ckpt"
     result = run_entry_point(
-        "eval.py",
+        "src/eval.py",
         [
             "experiment=toy_seg",
             "inference=ms_flip",
             f"data.root={toy_ade20k_root}",
             f"ckpt_path={checkpoint}",
-            *QUIET,
+            "++trainer.limit_val_batches=1",  # one batch of 8 images shows the whole protocol
+            QUIET,
         ],
-        toy_seg_run.run_dir.parent / "eval",
+        tmp_path / "eval",
     )
     assert "Per-class IoU" in result.output and "val/miou" in result.output
-
-
-def test_the_real_segmentation_preset_runs_on_toy_data(
-    toy_ade20k_root: Path, tmp_path: Path
-) -> None:
-    """The ADE20K preset itself (crop 480, base 520, ResNeSt-50 OS8), pointed at toy data."""
-    run_entry_point(
-        "train.py",
-        [
-            "experiment=resnest_seg",
-            f"data.root={toy_ade20k_root}",
-            "trainer.max_steps=2",
-            "++trainer.limit_val_batches=1",  # one 520-px image per validation is enough here
-            "trainer=cpu",
-            "model.backbone.pretrained=null",
-        ],
-        tmp_path / "run",
-    )

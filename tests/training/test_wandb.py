@@ -14,17 +14,8 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from src.utils.run_identity import read_run_record
 from src.utils.wandb_logger import make_wandb_logger, offline_reason
-from tests.helpers import run_entry_point
-from tests.training.launch import launch
+from tests.helpers import run_entry_point, short_run
 from tests.training.wandb_records import run_contents
-
-TINY_RUN = [
-    "trainer.max_epochs=1",
-    "++trainer.limit_train_batches=2",
-    "++trainer.limit_val_batches=1",
-    "callbacks=none",
-    "extras.print_config=false",
-]
 
 
 @pytest.fixture
@@ -43,18 +34,24 @@ def no_wandb_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         wandb.finish()
 
 
+@pytest.mark.slow
 def test_offline_run_holds_config_hydra_choices_commit_and_metrics(
-    toy_imagenet_root: Path, tmp_path: Path
+    small_toy_imagenet_root: Path, tmp_path: Path
 ) -> None:
     run = run_entry_point(
-        "train.py",
-        ["experiment=toy_cls", "logger=wandb", f"data.root={toy_imagenet_root}", *TINY_RUN],
+        "src/train.py",
+        [
+            "experiment=toy_cls",
+            "logger=wandb",
+            f"data.root={small_toy_imagenet_root}",
+            *short_run(2),
+            "callbacks=none",
+        ],
         tmp_path / "run",
-        env={"WANDB_MODE": "offline"},
     )
     (offline_run,) = (run.run_dir / "wandb").glob("offline-run-*/run-*.wandb")
     config, history = run_contents(offline_run)
-    assert config["config"]["data"]["root"] == str(toy_imagenet_root)  # the resolved config
+    assert config["config"]["data"]["root"] == str(small_toy_imagenet_root)  # the resolved config
     assert config["config"]["model"]["backbone"]["name"] == "resnest14"
     assert config["hydra_choices"]["experiment"] == "toy_cls"
     assert config["hydra_choices"]["logger"] == "wandb"
@@ -63,13 +60,17 @@ def test_offline_run_holds_config_hydra_choices_commit_and_metrics(
     assert {"train/loss_epoch", "val/acc1", "val/acc5", "val/loss"} <= logged
 
 
-def test_a_resumed_run_continues_its_wandb_run(toy_imagenet_root: Path, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_a_resumed_run_continues_its_wandb_run(
+    small_toy_imagenet_root: Path, tmp_path: Path
+) -> None:
     logs = tmp_path / "logs"
-    first = ["experiment=toy_cls", "logger=wandb", f"data.root={toy_imagenet_root}"]
-    tiny = [*TINY_RUN[:3], "extras.print_config=false", f"paths.log_dir={logs}"]
-    launch("train.py", [*first, *tiny], None)
+    first = ["experiment=toy_cls", "logger=wandb", f"data.root={small_toy_imagenet_root}"]
+    run_entry_point("src/train.py", [*first, *short_run(2), f"paths.log_dir={logs}"], None)
     (run_dir,) = (logs / "train" / "runs").iterdir()
-    launch("train.py", ["resume=latest", "trainer.max_epochs=2", f"paths.log_dir={logs}"], None)
+    run_entry_point(
+        "src/train.py", ["resume=latest", "trainer.max_epochs=2", f"paths.log_dir={logs}"], None
+    )
     offline_runs = sorted((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 2  # one per start, to be synced into one W&B run
     wandb_id = read_run_record(run_dir)["wandb_run_id"]
