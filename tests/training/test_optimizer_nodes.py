@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import last_logged, run_entry_point
+from tests.helpers import QUIET, last_logged, run_entry_point
 
 pytestmark = pytest.mark.slow
 
-ADAMW = ["model/optimizer=adamw", "extras.print_config=false", "test=false"]
+ADAMW = ["model/optimizer=adamw", QUIET, "test=false"]
 
 
 def saved_optimizer(run_dir: Path) -> tuple[dict, list[dict]]:
@@ -24,11 +24,16 @@ def saved_optimizer(run_dir: Path) -> tuple[dict, list[dict]]:
 
 
 def test_adamw_trains_toy_cls_one_epoch_with_no_decay_groups(
-    toy_imagenet_root: Path, tmp_path: Path
+    small_toy_imagenet_root: Path, tmp_path: Path
 ) -> None:
     run = run_entry_point(
-        "train.py",
-        ["experiment=toy_cls", f"data.root={toy_imagenet_root}", "trainer.max_epochs=1", *ADAMW],
+        "src/train.py",
+        [
+            "experiment=toy_cls",
+            f"data.root={small_toy_imagenet_root}",
+            "trainer.max_epochs=1",
+            *ADAMW,
+        ],
         tmp_path / "run",
     )
     hparams, groups = saved_optimizer(run.run_dir)
@@ -54,13 +59,13 @@ def test_adamw_trains_toy_cls_one_epoch_with_no_decay_groups(
 
 
 def test_adamw_keeps_the_heads_lr_multiplier_and_no_decay_groups(
-    toy_ade20k_root: Path, tmp_path: Path
+    small_toy_ade20k_root: Path, tmp_path: Path
 ) -> None:
     run = run_entry_point(
-        "train.py",
+        "src/train.py",
         [
             "experiment=toy_seg",
-            f"data.root={toy_ade20k_root}",
+            f"data.root={small_toy_ade20k_root}",
             "trainer.max_epochs=1",
             "+trainer.limit_train_batches=2",
             "+trainer.limit_val_batches=1",
