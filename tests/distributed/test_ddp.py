@@ -19,6 +19,7 @@ from src.data.imagenet import find_classes, list_samples
 from src.data.samplers import epoch_plan
 from src.data.toy import make_toy_imagenet
 from tests.helpers import QUIET, SMALL_CLS, run_entry_point, small_cls_run
+from tests.training.wandb_records import run_contents
 
 pytestmark = pytest.mark.slow
 
@@ -57,14 +58,21 @@ def one_step(tmp_path_factory: pytest.TempPathFactory, small_root: Path) -> dict
     runs = tmp_path_factory.mktemp("one_step")
     run_entry_point("src/train.py", _overrides(small_root, 8, train_batches=1), runs / "single")
     recording = f"trainer.plugins=[{{_target_:{RECORDING_IO},marker_dir:'{runs / 'writers'}'}}]"
-    # the whole train.py path: fit, then the final validation of the best checkpoint
-    whole = ("test=true", "trainer.log_every_n_steps=1")
+    # the whole train.py path: fit, then the final validation of the best checkpoint, logged
+    # to CSV and to W&B (offline), from the folder above the run dirs
+    whole = ("test=true", "trainer.log_every_n_steps=1", "logger=[csv,wandb]")
     run_entry_point(
         "src/train.py",
         _overrides(small_root, 4, "trainer=ddp_cpu", recording, *whole, train_batches=1),
         runs / "ddp",
+        cwd=runs,
     )
-    return {"single": runs / "single", "ddp": runs / "ddp", "writers": runs / "writers"}
+    return {
+        "runs": runs,
+        "single": runs / "single",
+        "ddp": runs / "ddp",
+        "writers": runs / "writers",
+    }
 
 
 def test_one_step_on_two_processes_equals_one_process_on_the_same_global_batch(
@@ -99,6 +107,14 @@ def test_a_ddp_run_with_the_final_validation_logs_every_column(one_step: dict[st
     # limit_val_batches=1: one batch of 4 on each of the 2 processes, in both validations
     assert float(fit_validation["val/samples"]) == float(final_validation["val/samples"]) == 8.0
     assert final_validation["val/acc1"] == fit_validation["val/acc1"]  # the same checkpoint
+
+
+def test_a_ddp_run_makes_one_offline_wandb_run(one_step: dict[str, Path]) -> None:
+    runs = list(one_step["runs"].rglob("run-*.wandb"))  # the run dirs and the working directory
+    assert len(runs) == 1, runs
+    config, history = run_contents(runs[0])
+    assert config["hydra_choices"]["trainer"] == "ddp_cpu"
+    assert any("val/acc1" in row for row in history)  # logged from the spawned rank zero
 
 
 def test_validating_a_checkpoint_on_two_processes_gives_the_one_process_metrics(

@@ -1,4 +1,5 @@
-"""The W&B run of a sweep run: the agent's own run, and exactly one of it under DDP."""
+"""The W&B run of a sweep run: the agent's own run (one W&B run under DDP:
+tests/distributed/test_ddp.py)."""
 
 from __future__ import annotations
 
@@ -36,26 +37,3 @@ def test_a_command_agents_run_is_reused_and_gets_its_own_directory(
     config, _ = run_contents(offline_run)
     assert config["model.lr"] == 0.2  # the sweep's parameter, as W&B records it
     assert config["config"]["model"]["lr"] == 0.2
-
-
-def test_two_process_ddp_makes_one_offline_run(
-    small_toy_imagenet_root: Path, tmp_path: Path
-) -> None:
-    run_entry_point(
-        "src/train.py",
-        [
-            "experiment=toy_cls",
-            "trainer=ddp_cpu",
-            "logger=wandb",
-            f"data.root={small_toy_imagenet_root}",
-            *short_run(1),
-            "callbacks=none",
-        ],
-        tmp_path / "run",
-        cwd=tmp_path,
-    )
-    runs = list(tmp_path.rglob("run-*.wandb"))  # the run dir and the working directory
-    assert len(runs) == 1, runs
-    config, history = run_contents(runs[0])
-    assert config["hydra_choices"]["trainer"] == "ddp_cpu"
-    assert any("val/acc1" in row for row in history)  # logged from the spawned rank zero
