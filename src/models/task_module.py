@@ -4,6 +4,7 @@ with its LR rules, and the epoch tallies that a checkpoint carries."""
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
@@ -39,7 +40,7 @@ def node_config(node: Callable[..., Any] | None) -> dict[str, Any] | None:
     return {"_target_": target, "_partial_": True, **node.keywords}
 
 
-class TaskModule(LightningModule):
+class TaskModule(LightningModule, ABC):
     """The training machinery of a task; a subclass builds its network and tallies.
 
     Hyper-parameters read here: ``lr`` (for ``lr_reference_batch`` images: the optimiser gets
@@ -67,18 +68,18 @@ class TaskModule(LightningModule):
         self.optimizer_node, self.lr_schedule_node = optimizer, lr_schedule
 
     @property
+    @abstractmethod
     def network(self) -> nn.Module:
         """The whole network ``forward`` runs."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def encoder(self) -> nn.Module:
         """The backbone: what ``compile`` compiles (in place, so state-dict keys stay)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def lr_parts(self) -> list[LRPart]:
         """The parts that train, each with its LR multiple of the base LR."""
-        raise NotImplementedError
 
     def configure_model(self) -> None:
         if self.hparams.channels_last:
