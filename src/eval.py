@@ -5,7 +5,10 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-import project_root  # noqa: F401  (beside this file: the root on sys.path, before `src`)
+if __package__:  # python -m src.eval: the root is on sys.path already
+    import src.project_root  # noqa: F401
+else:  # python src/eval.py: only this folder is, so the root goes on sys.path before `src`
+    import project_root  # noqa: F401
 from src.pipeline import evaluate
 
 

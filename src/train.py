@@ -11,7 +11,10 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from project_root import PROJECT_ROOT  # beside this file: the root on sys.path, before `src`
+if __package__:  # python -m src.train: the root is on sys.path already
+    from src.project_root import PROJECT_ROOT
+else:  # python src/train.py: only this folder is, so the root goes on sys.path before `src`
+    from project_root import PROJECT_ROOT
 from src.pipeline import train
 from src.utils.config_validation import ConfigError
 from src.utils.resume import resume_command_line
