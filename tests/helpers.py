@@ -4,17 +4,20 @@ Training tests need real processes: to kill them, to run DDP, and because determ
 changes process-wide torch settings. Every test that runs an entry point goes through
 ``run_entry_point`` (or, to signal or kill the process, ``command`` and ``environment``), and
 builds its overrides from the pieces below, adding only what is special about it.
+``run_entry_point`` starts each run as a fork of a process that has already imported the
+project (tests/entry_point_server.py), so a run of a few steps does not pay the imports again.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.entry_points import run_command
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -90,14 +93,7 @@ def run_entry_point(
     ``run_dir`` pins the run directory; with None the run makes its own (pass
     ``paths.log_dir=...`` to keep it under the test's folder). ``env`` adds to the environment.
     """
-    process = subprocess.run(
-        command(script, overrides),
-        cwd=cwd,
-        env=environment(run_dir, env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    process = run_command(command(script, overrides), environment(run_dir, env), cwd, timeout)
     run = Run(stdout=process.stdout, stderr=process.stderr, run_dir=run_dir)
     verdict = "failed" if succeed else "succeeded"
     assert (process.returncode == 0) == succeed, (

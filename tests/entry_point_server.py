@@ -1,0 +1,75 @@
+"""A process that has imported what the entry points import, and forks one child per run.
+
+Every entry-point run of the suite would otherwise pay the same ~5 s of imports (Lightning, torch,
+Hydra, albumentations, the project) before doing a few steps. This server pays them once; each
+request forks a child that becomes the requested run: its own stdin/stdout/stderr, environment,
+working directory, ``sys.argv`` and ``sys.path[0]``, the script run as ``__main__``, and a normal
+interpreter exit (exit code, ``atexit`` handlers, non-daemon threads joined). The child is a new
+process, so process-wide state (deterministic mode, seeds, signal handlers, logging set up by
+Hydra) stays its own, as with ``python <script>``. Nothing has started threads when it forks.
+
+Protocol (tests/entry_points.py is the client): one JSON request a line on stdin,
+``{"argv", "env", "cwd", "stdout", "stderr"}``; for each, two JSON lines back on the reply pipe:
+``{"pid": ...}`` once the child exists and ``{"returncode": ...}`` when it has ended (negative:
+the signal that ended it, as in :mod:`subprocess`). End of stdin stops the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+from pathlib import Path
+
+REPLIES = os.fdopen(os.dup(1), "w", buffering=1)
+os.dup2(2, 1)  # whatever is printed while importing goes to the log, not into the replies
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the root, not tests/, for `import src`
+
+# What src/train.py, src/eval.py and scripts/predict.py import, so the children find it loaded.
+import hydra  # noqa: E402, F401
+import lightning  # noqa: E402, F401
+
+import src.data.ade20k  # noqa: E402, F401
+import src.data.imagenet  # noqa: E402, F401
+import src.models.classification_module  # noqa: E402, F401
+import src.models.segmentation_module  # noqa: E402, F401
+import src.pipeline  # noqa: E402, F401
+import src.utils.resume  # noqa: E402, F401
+
+
+def serve() -> dict:
+    """Fork a child per request and wait for it; return (in the child) the request to run."""
+    for line in sys.stdin:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            return request
+        REPLIES.write(json.dumps({"pid": pid}) + "\n")
+        _, status = os.waitpid(pid, 0)
+        REPLIES.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
+    raise SystemExit(0)
+
+
+def become(request: dict) -> None:
+    """Make this child the process ``python <argv>`` would have started."""
+    os.setpgid(0, 0)  # its own group: a run that hangs is stopped with everything it started
+    REPLIES.close()
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    sys.stdin = open(os.devnull)  # noqa: SIM115  (the process's stdin until it exits)
+    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+        file = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(file, fd)
+        os.close(file)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    sys.argv = list(request["argv"])
+    sys.path[0] = str(Path(sys.argv[0]).resolve().parent)  # as Python does for a script
+
+
+if __name__ == "__main__":
+    become(serve())
+    runpy.run_path(sys.argv[0], run_name="__main__")
