@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from src.utils.table import Table, fmt
@@ -31,9 +31,15 @@ def last_logged(run_dir: Path, metric: str) -> float | None:
     return float(values[-1]) if values else None
 
 
-def run_preset(experiment: str, overrides: Sequence[str], run_dir: Path) -> float:
-    """Wall seconds of one ``src/train.py`` run of ``experiment`` into ``run_dir``."""
-    env = {**os.environ, "RUN_DIR": str(run_dir), "WANDB_MODE": "offline"}
+def run_preset(
+    experiment: str,
+    overrides: Sequence[str],
+    run_dir: Path,
+    env: Mapping[str, str] | None = None,
+) -> float:
+    """Wall seconds of one ``src/train.py`` run of ``experiment`` into ``run_dir``, with
+    ``env`` added to the environment."""
+    env = {**os.environ, "RUN_DIR": str(run_dir), "WANDB_MODE": "offline", **(env or {})}
     command = [sys.executable, str(REPO_ROOT / "src" / "train.py"), f"experiment={experiment}"]
     start = time.perf_counter()
     subprocess.run(
