@@ -57,10 +57,6 @@ class ClassificationModule(TaskModule):
     def network(self) -> nn.Module:
         return self.backbone
 
-    @property
-    def encoder(self) -> nn.Module:
-        return self.backbone
-
     def lr_parts(self) -> list[LRPart]:
         return [("", self.backbone, 1.0)]
 

@@ -88,10 +88,6 @@ class SegmentationModule(TaskModule):
     def network(self) -> nn.Module:
         return self.model
 
-    @property
-    def encoder(self) -> nn.Module:
-        return self.model.backbone
-
     def lr_parts(self) -> list[LRPart]:
         heads = [("head_", self.model.decode_head), ("aux_", self.model.aux_head)]
         return [("backbone_", self.model.backbone, 1.0)] + [

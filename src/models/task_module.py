@@ -15,6 +15,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from src.models.checkpoint_fit import check_checkpoint_fits
+from src.models.compiled import CheckedCompile
 from src.models.optim import decay_groups, global_batch, scaled_lr, steps_per_epoch
 from src.models.schedules import LRSchedule, Multiplier, step_scheduler
 from src.models.steps import TRAIN_TALLY_KEY, EpochTally
@@ -46,7 +47,8 @@ class TaskModule(LightningModule, ABC):
     Hyper-parameters read here: ``lr`` (for ``lr_reference_batch`` images: the optimiser gets
     ``lr * global_batch / lr_reference_batch``, the global batch counting every process and
     accumulation), ``weight_decay`` and ``decay_norm_and_bias`` (see
-    :func:`src.models.optim.decay_groups`), ``channels_last`` and ``compile``.
+    :func:`src.models.optim.decay_groups`), ``channels_last`` and ``compile`` (the whole network,
+    kept only once its first batch matches eager: :mod:`src.models.compiled`).
     """
 
     train_tally: EpochTally
@@ -66,16 +68,13 @@ class TaskModule(LightningModule, ABC):
         self.save_hyperparameters(ignore=list(nodes), frame=caller)
         self.hparams.update({name: node_config(node) for name, node in nodes.items()})
         self.optimizer_node, self.lr_schedule_node = optimizer, lr_schedule
+        # model.compile=true: the network compiled once it has matched eager (configure_model)
+        self.compiled_network: CheckedCompile | None = None
 
     @property
     @abstractmethod
     def network(self) -> nn.Module:
         """The whole network ``forward`` runs."""
-
-    @property
-    @abstractmethod
-    def encoder(self) -> nn.Module:
-        """The backbone: what ``compile`` compiles (in place, so state-dict keys stay)."""
 
     @abstractmethod
     def lr_parts(self) -> list[LRPart]:
@@ -84,13 +83,13 @@ class TaskModule(LightningModule, ABC):
     def configure_model(self) -> None:
         if self.hparams.channels_last:
             self.network.to(memory_format=torch.channels_last)
-        if self.hparams.compile:
-            self.encoder.compile()
+        if self.hparams.compile and self.compiled_network is None:
+            self.compiled_network = CheckedCompile(self.network)
 
     def forward(self, images: torch.Tensor) -> Any:
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return self.network(images)
+        return (self.compiled_network or self.network)(images)
 
     def optimization(
         self, images_per_step: int, total_steps: int, epoch_steps: float
