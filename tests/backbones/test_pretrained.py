@@ -60,7 +60,11 @@ def test_right_hash_in_file_name_loads(official_format_file: Path, tmp_path: Pat
     digest = hashlib.sha256(official_format_file.read_bytes()).hexdigest()[:8]
     named = tmp_path / f"resnest14-{digest}.pth"
     named.write_bytes(official_format_file.read_bytes())
-    create_backbone("resnest14", pretrained=str(named))
+    model = create_backbone("resnest14", pretrained=str(named))
+    assert model.pretrained_cfg.path == named
+    assert model.pretrained_cfg.sha256.startswith(digest)
+    saved = torch.load(official_format_file, weights_only=True)
+    torch.testing.assert_close(model.layer4[0].conv3.weight, saved["layer4.0.conv3.weight"])
 
 
 def test_unexpected_key_is_listed(official_format_file: Path, tmp_path: Path) -> None:

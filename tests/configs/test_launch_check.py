@@ -10,6 +10,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from src.cluster.launch_check import LaunchCheck, check_multirun
+from src.cluster.process_layout import reruns_command_line
 from src.utils.config_validation import ConfigError
 from tests.helpers import CONFIG_DIR, REPO_ROOT
 
@@ -21,17 +22,23 @@ def _config(*overrides: str) -> DictConfig:
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "reruns"),
     [
-        ("trainer=cpu",),
-        ("trainer=ddp_cpu",),  # spawned processes: the command line is not re-run
-        ("hydra/launcher=submitit_slurm", "trainer=ddp"),
-        ("hydra/launcher=submitit_slurm", "trainer=multinode", "hydra.launcher.nodes=2"),
-        ("hydra/launcher=submitit_local", "trainer=ddp_cpu", "hydra.launcher.tasks_per_node=2"),
+        (("trainer=cpu",), False),
+        (("trainer=ddp_cpu",), False),  # spawned processes: the command line is not re-run
+        (("hydra/launcher=submitit_slurm", "trainer=ddp"), True),
+        (("hydra/launcher=submitit_slurm", "trainer=multinode", "hydra.launcher.nodes=2"), True),
+        (
+            ("hydra/launcher=submitit_local", "trainer=ddp_cpu", "hydra.launcher.tasks_per_node=2"),
+            False,
+        ),
     ],
 )
-def test_sweeps_that_train_as_configured_pass(overrides: tuple[str, ...]) -> None:
-    check_multirun(_config(*overrides))
+def test_sweeps_that_train_as_configured_pass(overrides: tuple[str, ...], reruns: bool) -> None:
+    config = _config(*overrides)
+    # what the check decides on: a trainer that re-runs the command line needs submitit
+    assert reruns_command_line(config.trainer) is reruns
+    check_multirun(config)  # raises ConfigError for a sweep it refuses
 
 
 @pytest.mark.parametrize(

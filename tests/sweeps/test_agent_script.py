@@ -33,7 +33,8 @@ def agents(stdout: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("script", ["scripts/sweep_agent.sh", "scripts/slurm/sweep_agents.sbatch"])
 def test_scripts_parse(script: str) -> None:
-    subprocess.run(["bash", "-n", str(REPO_ROOT / script)], check=True)
+    result = subprocess.run(["bash", "-n", str(REPO_ROOT / script)], capture_output=True, text=True)
+    assert result.returncode == 0 and not result.stderr, result.stderr
 
 
 def test_five_gpus_two_per_run_make_two_agents_and_leave_one_idle() -> None:
