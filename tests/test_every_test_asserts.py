@@ -1,6 +1,6 @@
 """Every test asserts something that can fail: a test that only runs code passes whatever the
 code returns. Checked on the source: each ``test_*`` function holds an ``assert``, a
-``pytest.raises`` / ``pytest.warns`` / ``pytest.fail`` or a ``torch.testing.assert_close``, or
+``pytest.raises`` / ``warns`` / ``fail``, ``torch.testing.assert_close`` or numpy's ``assert_*``, or
 calls a function of tests/ that does (such as ``run_entry_point``, which asserts the exit code)."""
 
 from __future__ import annotations
@@ -9,7 +9,15 @@ import ast
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-ASSERTING_CALLS = {"raises", "warns", "fail", "assert_close"}
+# pytest.raises / warns / fail, torch.testing.assert_close and numpy.testing.assert_*
+ASSERTING_CALLS = {
+    "raises",
+    "warns",
+    "fail",
+    "assert_close",
+    "assert_allclose",
+    "assert_array_equal",
+}
 
 
 def called_names(node: ast.AST) -> set[str]:
