@@ -52,6 +52,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add("--threads", type=int, help="torch and OpenCV CPU threads (default: as configured)")
     add(
+        "--peak-size",
+        type=int,
+        help="side of the square matmuls that measure the fp32/bf16 peaks (default: the "
+        "device's PEAK_MATMUL_SIZE in scripts/bench/backbone.py; a CPU without bf16 "
+        "instructions takes ~30 s for one bf16 matmul of the CPU's default size)",
+    )
+    add(
         "--compile",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -105,6 +112,7 @@ def run_section(section: str, args: argparse.Namespace) -> list[Table]:
             torch.device("cuda") if on_gpu else device,
             use_compile=args.compile,
             title="CUDA backbone" if on_gpu else "Backbone",
+            peak_size=args.peak_size,
         )
     if section == "data":
         from scripts.bench.data import data_section

@@ -85,8 +85,11 @@ def backbone_section(
     device: torch.device,
     use_compile: bool = True,
     title: str = "Backbone",
+    peak_size: int | None = None,
 ) -> list[Table]:
-    """Tables of train-step and inference img/s for every :func:`settings` row on ``device``.
+    """Tables of train-step and inference img/s for every :func:`settings` row on ``device``;
+    the peaks are measured with square matmuls of ``peak_size`` (the device's default size
+    from ``PEAK_MATMUL_SIZE`` when None).
 
     On CUDA, cuDNN autotuning is on (fixed shapes, as in training) for every row alike.
     """
@@ -98,7 +101,7 @@ def backbone_section(
         # Inductor explains, once per graph, that it splits the r-softmax's small reduction.
         warnings.filterwarnings("ignore", message=r"\s*Online softmax is disabled")
         train, infer = _steps(name, batch, image_size, rows, device)
-        peaks = peak_candidates(device)
+        peaks = peak_candidates(device, peak_size)
         candidates = [
             *(Candidate(f"train/{s.label}", train[s], batch, sync) for s in rows),
             *(Candidate(f"infer/{s.label}", infer[s], batch, sync) for s in rows),
@@ -208,9 +211,10 @@ def _inference_step(
     return step
 
 
-def peak_candidates(device: torch.device) -> list[Candidate]:
-    """fp32 and bf16 square matmuls; ``items`` counts FLOPs, so their rate is FLOP/s."""
-    size = PEAK_MATMUL_SIZE[device.type]
+def peak_candidates(device: torch.device, size: int | None = None) -> list[Candidate]:
+    """fp32 and bf16 square matmuls of ``size`` (the device's default when None); ``items``
+    counts FLOPs, so their rate is FLOP/s."""
+    size = size or PEAK_MATMUL_SIZE[device.type]
     generator = torch.Generator().manual_seed(1)
     candidates = []
     for dtype in (torch.float32, torch.bfloat16):
