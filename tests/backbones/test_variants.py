@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import pytest
 
 from src.models.backbones import VARIANTS, create_backbone, list_backbones
@@ -17,6 +19,7 @@ REQUIRED = {
 }  # fmt: skip
 
 
+@cache  # the reference models are counted once, not once per parametrized case
 def macs_of(name: str, size: int = 224, **overrides: object) -> int:
     return count_macs(lambda: create_backbone(name, **overrides), size)
 
