@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import QUIET, Run, run_entry_point
+from tests.helpers import QUIET, Run, run_entry_point, small_cls_run
 
 pytestmark = pytest.mark.slow
 
@@ -60,3 +60,15 @@ def test_eval_and_predict_from_a_pretrained_run_need_no_network(
     predict = [str(checkpoint), str(images), str(tmp_path / "out")]
     run_entry_point("scripts/predict.py", predict, tmp_path / "eval", env=offline)
     assert (tmp_path / "out" / f"{source.stem}_mask.png").is_file()
+
+
+def test_a_training_run_prints_no_warning_about_fetching_anything(
+    tmp_path: Path, small_toy_imagenet_root: Path
+) -> None:
+    """Dependencies that check for updates at import (albumentations asks PyPI) are told not
+    to: offline, such a check prints a warning into every run. A fresh interpreter (the
+    environment differs in what is read at import), so the imports happen in this run."""
+    overrides = [*small_cls_run(2), f"data.root={small_toy_imagenet_root}"]
+    run = run_entry_point("src/train.py", overrides, tmp_path / "run", env=_offline(tmp_path))
+    for phrase in ("fetch", "check for updates", "urlopen", "new version"):
+        assert phrase not in run.output.lower(), run.output[-3000:]
