@@ -75,6 +75,7 @@ def test_bf16_autocast_is_close(model: ResNeSt, image: torch.Tensor) -> None:
         assert relative_error(actual, expected) < 2e-2
 
 
+@pytest.mark.slow
 def test_torch_compile_matches_eager(model: ResNeSt, image: torch.Tensor, caplog) -> None:
     """Through the path model.compile=true takes: inductor's code is kept only if it matches
     eager; where it does not (inductor's AVX2 code on an AVX-512 Xeon gave NaN), the run falls

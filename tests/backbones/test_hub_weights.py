@@ -76,6 +76,7 @@ def no_release_download(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return asked
 
 
+@pytest.mark.slow
 def test_every_timm_counterpart_has_our_keys_and_shapes() -> None:
     assert {"resnest14", "resnest26", "resnest50", "resnest101", "resnest200", "resnest269"} <= set(
         WITH_HUB_COPY
@@ -87,6 +88,7 @@ def test_every_timm_counterpart_has_our_keys_and_shapes() -> None:
         assert {k: v.shape for k, v in theirs.items()} == {k: v.shape for k, v in ours.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(HUB_IDS))
 def test_timm_hub_file_loads_through_hf_hub_and_gives_timms_outputs(
     name: str, hub_cache: Path, no_release_download: list[str]

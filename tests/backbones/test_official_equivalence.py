@@ -11,6 +11,8 @@ from src.models.backbones import create_backbone
 # The official constructors' models, and one the official ResNet class builds from our table row
 # (as the benchmark races every backbone against the official code).
 NAMES = (*OFFICIAL_NAMES, "resnest14")
+# the quick run (-m "not slow") checks these two; the whole suite checks every name
+QUICK_NAMES = ("resnest14", "resnest50")
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +21,9 @@ def image() -> torch.Tensor:
 
 
 @pytest.mark.parametrize("output_stride", [32, 16, 8])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "name", [n if n in QUICK_NAMES else pytest.param(n, marks=pytest.mark.slow) for n in NAMES]
+)
 def test_official_state_dict_loads_strictly_and_outputs_match(
     name: str, output_stride: int, image: torch.Tensor
 ) -> None:

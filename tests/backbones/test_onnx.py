@@ -12,6 +12,7 @@ import torch
 from src.models.backbones import create_backbone
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnest14", "resnest50"])
 def test_onnx_round_trip(name: str, tmp_path: Path) -> None:
     torch.manual_seed(0)

@@ -55,6 +55,7 @@ RADII = (0, 1, 2, 4)
 CARDINALITIES = (1, 2, 4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("radix", RADII)
 @pytest.mark.parametrize("cardinality", CARDINALITIES)
 def test_flops_matched_widths_keep_macs_within_5_percent(radix: int, cardinality: int) -> None:
@@ -73,6 +74,7 @@ def test_flops_matched_keeps_the_compute_of_a_narrow_configured_width() -> None:
     assert abs(matched / reference - 1) <= 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("cardinality", "paper_width"), [(1, 64), (2, 40), (4, 24)])
 def test_flops_matched_widths_agree_with_the_paper_ablation(
     cardinality: int, paper_width: int

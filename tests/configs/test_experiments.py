@@ -43,6 +43,7 @@ def test_every_experiment_is_covered() -> None:
     assert {"toy_cls", "toy_seg", "resnest_cls", "resnest_seg"} <= set(EXPERIMENTS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_one_step_on_toy_data(
     experiment: str, toy_imagenet_root: Path, toy_ade20k_root: Path, tmp_path: Path

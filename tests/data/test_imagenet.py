@@ -155,6 +155,7 @@ def test_datamodule_batches_on_the_toy_set(toy_imagenet_root: Path) -> None:
     assert labels.tolist() == sorted(labels.tolist()) and len(labels) == 8 * TOY_VAL_PER_CLASS
 
 
+@pytest.mark.slow
 def test_toy_flag_generates_into_a_new_root(tmp_path: Path) -> None:
     module = _module(tmp_path / "generated", toy=True)
     module.prepare_data()

@@ -45,6 +45,7 @@ def zoo_file(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     return head, theirs, path
 
 
+@pytest.mark.slow
 def test_zoo_file_loads_with_every_key_and_gives_their_logits(zoo_file) -> None:
     head, theirs, path = zoo_file
     ours = segmentation_module([f"model.pretrained={path}", f"model/decode_head={head}"])

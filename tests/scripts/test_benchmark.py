@@ -14,6 +14,7 @@ from tests.helpers import short_run
 TINY = ["--repeats", "1", "--warmup", "1", "--batch", "2", "--threads", "1"]
 
 
+@pytest.mark.slow
 def test_backbone_section_has_a_row_per_setting(tmp_path: Path) -> None:
     out = tmp_path / "bench.md"
     argv = ["--sections", "backbone", "--model", "resnest14", "--image-size", "32", *TINY]

@@ -16,6 +16,7 @@ def markdown_rows(text: str) -> dict[str, dict[str, str]]:
     return {row[0]: dict(zip(header, row, strict=True)) for row in rows}
 
 
+@pytest.mark.slow
 def test_resnest50_shows_5_37_gmacs_and_27_48m_params(capsys: pytest.CaptureFixture) -> None:
     main(["--markdown"])
     rows = markdown_rows(capsys.readouterr().out)

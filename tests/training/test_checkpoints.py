@@ -38,6 +38,7 @@ def _malicious_checkpoint(path: Path, marker: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_kill_during_a_checkpoint_write_keeps_the_previous_file(tmp_path: Path) -> None:
     last = tmp_path / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint({"global_step": 7, "w": torch.zeros(3)}, last)
