@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from src.data.toy import make_toy_ade20k, make_toy_imagenet
+from tests.entry_points import RUNS
 
 # Nothing is downloaded in tests: the Hugging Face Hub client only reads its cache.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -46,3 +47,10 @@ def small_toy_ade20k_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("small_toy_ade20k")
     make_toy_ade20k(root, num_train=16, num_val=8)
     return root
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How the entry-point runs of ``run_entry_point`` were started (tests/entry_points.py)."""
+    if any(RUNS.values()):
+        counts = ", ".join(f"{count} {how}" for how, count in RUNS.items())
+        terminalreporter.write_line(f"entry-point runs: {counts}")

@@ -22,8 +22,10 @@ from pathlib import Path
 
 SERVER_SCRIPT = Path(__file__).resolve().with_name("entry_point_server.py")
 # Variables that the preloaded modules read only once a run starts, so a forked child may
-# differ from the server in them: exact names, or prefixes ending in "_".
-READ_AT_RUN_TIME = ("RUN_DIR", "RESNEST_WEIGHTS_DIR", "WANDB_")
+# differ from the server in them: exact names, or prefixes ending in "_". PROJECT_ROOT and
+# Lightning's PL_* are set in the test process by tests that compose configs or seed, and
+# pytest's PYTEST_CURRENT_TEST names each test.
+READ_AT_RUN_TIME = ("RUN_DIR", "RESNEST_WEIGHTS_DIR", "PROJECT_ROOT", "WANDB_", "PL_", "PYTEST_")
 
 
 def _read_at_run_time(name: str) -> bool:
@@ -110,6 +112,8 @@ class EntryPointServer:
 
 
 _server: EntryPointServer | None = None
+# how the session's runs were started, for the summary at the end (tests/conftest.py)
+RUNS = {"forked": 0, "fresh interpreter": 0}
 
 
 def run_command(
@@ -121,7 +125,9 @@ def run_command(
     if _server is None:
         _server = EntryPointServer()
     if _server.serves(env):
+        RUNS["forked"] += 1
         return _server.run(argv, env, cwd, timeout)
+    RUNS["fresh interpreter"] += 1
     return subprocess.run(
         argv, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout
     )

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from tests.helpers import QUIET, last_logged, run_entry_point
+from tests.helpers import CONFIG_DIR, QUIET, last_logged, run_entry_point
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +47,11 @@ def test_adamw_trains_toy_cls_one_epoch_with_no_decay_groups(
         5e-5
     )  # the preset's model.weight_decay
     assert by_name["no_decay"]["weight_decay"] == 0.0
-    # the preset's 0.3 per 256 images at batch 32, in every group
-    assert all(group["initial_lr"] == pytest.approx(0.3 * 32 / 256) for group in groups)
+    # the preset's LR per 256 images, at its batch of 32, in every group
+    preset_lr = yaml.safe_load((CONFIG_DIR / "experiment" / "toy_cls.yaml").read_text())["model"][
+        "lr"
+    ]
+    assert all(group["initial_lr"] == pytest.approx(preset_lr * 32 / 256) for group in groups)
     # norm scales/shifts and biases are exactly the one-dimensional parameters
     assert len(by_name["no_decay"]["params"]) > 0
     assert len(by_name["decay"]["params"]) + len(by_name["no_decay"]["params"]) == len(
