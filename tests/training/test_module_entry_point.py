@@ -14,26 +14,24 @@ from tests.helpers import REPO_ROOT, SMALL_CLS, environment, last_logged, small_
 pytestmark = pytest.mark.slow
 
 
+def run_module(module: str, overrides: list[str], run_dir: Path) -> subprocess.CompletedProcess:
+    """``python -m <module> <overrides>`` from the repository root, into ``run_dir``."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, *overrides],
+        cwd=REPO_ROOT,
+        env=environment(run_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 def test_python_dash_m_trains_and_evaluates(tmp_path: Path, small_toy_imagenet_root: Path) -> None:
     data = f"data.root={small_toy_imagenet_root}"
-    train = subprocess.run(
-        [sys.executable, "-m", "src.train", *small_cls_run(2), data],
-        cwd=REPO_ROOT,
-        env=environment(tmp_path / "run"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert train.returncode == 0, train.stderr[-3000:]
+    run_module("src.train", [*small_cls_run(2), data], tmp_path / "run")
     assert last_logged(tmp_path / "run", "val/acc1") >= 0.0
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    evaluate = subprocess.run(
-        [sys.executable, "-m", "src.eval", *SMALL_CLS, data, f"ckpt_path={checkpoint}"],
-        cwd=REPO_ROOT,
-        env=environment(tmp_path / "eval"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
-    assert "val/acc1" in evaluate.stdout
+    evaluation = run_module("src.eval", [*SMALL_CLS, data, f"ckpt_path={checkpoint}"], tmp_path)
+    assert "val/acc1" in evaluation.stdout
