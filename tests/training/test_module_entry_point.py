@@ -33,5 +33,6 @@ def test_python_dash_m_trains_and_evaluates(tmp_path: Path, small_toy_imagenet_r
     run_module("src.train", [*small_cls_run(2), data], tmp_path / "run")
     assert last_logged(tmp_path / "run", "val/acc1") >= 0.0
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    evaluation = run_module("src.eval", [*SMALL_CLS, data, f"ckpt_path={checkpoint}"], tmp_path)
+    evaluate = [*SMALL_CLS, data, f"ckpt_path={checkpoint}"]
+    evaluation = run_module("src.eval", evaluate, tmp_path / "eval")
     assert "val/acc1" in evaluation.stdout
