@@ -24,8 +24,17 @@ SERVER_SCRIPT = Path(__file__).resolve().with_name("entry_point_server.py")
 # Variables that the preloaded modules read only once a run starts, so a forked child may
 # differ from the server in them: exact names, or prefixes ending in "_". PROJECT_ROOT and
 # Lightning's PL_* are set in the test process by tests that compose configs or seed, and
-# pytest's PYTEST_CURRENT_TEST names each test.
-READ_AT_RUN_TIME = ("RUN_DIR", "RESNEST_WEIGHTS_DIR", "PROJECT_ROOT", "WANDB_", "PL_", "PYTEST_")
+# pytest's PYTEST_CURRENT_TEST names each test. W&B's other variables are not among them: an
+# agent's run (WANDB_SWEEP_ID, WANDB_SWEEP_PARAM_PATH) forked from the server lost its sweep
+# parameters from the W&B config.
+READ_AT_RUN_TIME = (
+    "RUN_DIR",
+    "RESNEST_WEIGHTS_DIR",
+    "PROJECT_ROOT",
+    "WANDB_MODE",
+    "PL_",
+    "PYTEST_",
+)
 
 
 def _read_at_run_time(name: str) -> bool:
