@@ -20,8 +20,11 @@ from pathlib import Path
 from src.utils.table import Table, fmt
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# the metric each toy preset is judged by, and what its preset file says it reaches
-PRESET_TARGETS = {"toy_cls": ("val/acc1", 0.9), "toy_seg": ("val/miou", 0.6)}
+# the metric each toy preset is judged by, and the bound that tests/training/test_toy_runs.py
+# holds its final value to: far above chance, and at least 0.03 below the worst run measured
+# over seeds, CPU kernel paths and thread counts (python -m scripts.preset_spread; the range
+# is in each preset's comment)
+PRESET_TARGETS = {"toy_cls": ("val/acc1", 0.85), "toy_seg": ("val/miou", 0.6)}
 
 
 def last_logged(run_dir: Path, metric: str) -> float | None:
@@ -53,18 +56,18 @@ def run_preset(
 
 
 def presets_section(experiments: Sequence[str], overrides: Sequence[str] = ()) -> list[Table]:
-    """One row per toy preset: wall time, final metric and the preset's target."""
+    """One row per toy preset: wall time, final metric and the bound the tests hold it to."""
     table = Table(
         "Toy presets end to end (python src/train.py experiment=<preset>)",
-        ["preset", "wall s", "metric", "final", "target"],
+        ["preset", "wall s", "metric", "final", "test bound"],
     )
     if overrides:
         table.notes.append(f"overrides: {' '.join(overrides)}")
     with tempfile.TemporaryDirectory(prefix="bench_presets_") as folder:
         for experiment in experiments:
-            metric, target = PRESET_TARGETS[experiment]
+            metric, bound = PRESET_TARGETS[experiment]
             run_dir = Path(folder) / experiment
             seconds = run_preset(experiment, overrides, run_dir)
             final = last_logged(run_dir, metric)
-            table.add_row(experiment, fmt(seconds, 1), metric, fmt(final, 3), f">= {target}")
+            table.add_row(experiment, fmt(seconds, 1), metric, fmt(final, 3), f">= {bound}")
     return [table]

@@ -9,14 +9,17 @@ from pathlib import Path
 import pytest
 import torch
 
+from scripts.bench.presets import PRESET_TARGETS
 from tests.helpers import QUIET, Run, last_logged, run_entry_point
 
 pytestmark = pytest.mark.slow
 
 
 def test_toy_classification_learns(toy_cls_run: Run) -> None:
-    # how long it takes is measured by `python -m scripts.benchmark --sections presets`
-    assert last_logged(toy_cls_run.run_dir, "val/acc1") >= 0.9  # chance: 1/8
+    # how long it takes is measured by `python -m scripts.benchmark --sections presets`, how
+    # far the metric moves with seeds and CPUs by `python -m scripts.preset_spread`
+    metric, bound = PRESET_TARGETS["toy_cls"]
+    assert last_logged(toy_cls_run.run_dir, metric) >= bound  # chance: 1/8
 
 
 def test_toy_classification_writes_checkpoints_config_and_plot(toy_cls_run: Run) -> None:
@@ -44,7 +47,8 @@ def test_eval_prints_a_metrics_table_for_the_checkpoint(
 
 
 def test_toy_segmentation_learns(toy_seg_run: Run) -> None:
-    assert last_logged(toy_seg_run.run_dir, "val/miou") >= 0.6
+    metric, bound = PRESET_TARGETS["toy_seg"]
+    assert last_logged(toy_seg_run.run_dir, metric) >= bound  # one class everywhere: ~0.06
     samples = sorted((toy_seg_run.run_dir / "val_samples").glob("*.png"))
     assert samples, "validation samples (image | ground truth | prediction) were not written"
 
