@@ -3,7 +3,7 @@
 Every entry-point run of the suite would otherwise pay the same ~5 s of imports (Lightning, torch,
 Hydra, albumentations, the project) before doing a few steps. This server pays them once; each
 request forks a child that becomes the requested run: its own stdin/stdout/stderr, environment,
-working directory, ``sys.argv`` and ``sys.path[0]``, the script run as ``__main__``, and a normal
+working directory, ``sys.argv`` / ``sys.orig_argv`` and ``sys.path[0]``, the script run as ``__main__``, and a normal
 interpreter exit (exit code, ``atexit`` handlers, non-daemon threads joined). The child is a new
 process, so process-wide state (deterministic mode, seeds, signal handlers, logging set up by
 Hydra) stays its own, as with ``python <script>``. Nothing has started threads when it forks.
@@ -67,6 +67,7 @@ def become(request: dict) -> None:
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
     sys.argv = list(request["argv"])
+    sys.orig_argv = [sys.executable, *sys.argv]  # the command line as typed (run.yaml records it)
     sys.path[0] = str(Path(sys.argv[0]).resolve().parent)  # as Python does for a script
 
 
