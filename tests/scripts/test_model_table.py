@@ -27,6 +27,7 @@ def test_resnest50_shows_5_37_gmacs_and_27_48m_params(capsys: pytest.CaptureFixt
     assert resnest50["top-1 (%)"] == "81.03"
 
 
+@pytest.mark.slow
 def test_eval_crop_counts_differ_from_224_for_the_larger_models(
     capsys: pytest.CaptureFixture,
 ) -> None:
