@@ -32,7 +32,7 @@ def output_tensors(outputs: Any) -> list[torch.Tensor]:
         return [outputs]
     if isinstance(outputs, Mapping):
         return [t for key in sorted(outputs) for t in output_tensors(outputs[key])]
-    if isinstance(outputs, Sequence):
+    if isinstance(outputs, Sequence) and not isinstance(outputs, str):
         return [t for item in outputs for t in output_tensors(item)]
     return []
 
