@@ -1,7 +1,13 @@
-"""Session-wide fixtures: toy datasets generated once per test session and shared, the toy
-presets' own sets and small ones of the same look for runs of a few batches.
+"""Session-wide settings and fixtures.
 
-Tests must treat these trees as read-only; tests that need a broken layout build their own.
+Fixtures: toy datasets generated once per test session and shared, the toy presets' own sets
+and small ones of the same look for runs of a few batches. Tests must treat these trees as
+read-only; tests that need a broken layout build their own.
+
+Settings: the suite runs on pytest-xdist workers (``-n auto`` in pyproject.toml). Each worker
+gets its share of the cores as its thread count, so that workers do not oversubscribe the CPU
+(OpenMP threads that spin for a core slow every process on it), and a module's tests run on one
+worker (``--dist loadfile``), so that a module's or a shared run's fixture is built once.
 """
 
 from __future__ import annotations
@@ -16,6 +22,49 @@ from tests.entry_points import RUNS
 
 # Nothing is downloaded in tests: the Hugging Face Hub client only reads its cache.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Session fixtures that train a whole run (tests/training/conftest.py). Under ``--dist loadfile``
+# a module's tests share a worker, so all readers of one run live in one module (checked at
+# collection), and those modules start first, as the longest pieces of the suite.
+SHARED_RUNS = ("toy_seg_run", "toy_cls_run")
+# xdist workers on ``-n auto``: the toy runs are two long pieces, so more workers than this
+# shorten nothing and each one pays the imports and session fixtures again
+MAX_AUTO_WORKERS = 4
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    return max(1, min(available_cores(), MAX_AUTO_WORKERS))
+
+
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # set before torch is imported by any test
+    _workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, available_cores() // _workers)))
+
+
+def _shared_run(item: pytest.Item) -> str | None:
+    fixtures = getattr(item, "fixturenames", ())
+    return next((run for run in SHARED_RUNS if run in fixtures), None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a shared run read from two modules (two workers would each train it); put the
+    modules of the shared runs first (stable otherwise; ``--no-loadscope-reorder`` keeps it)."""
+    modules: dict[str, set[str]] = {}
+    for item in items:
+        if run := _shared_run(item):
+            modules.setdefault(run, set()).add(item.nodeid.split("::")[0])
+    for run, files in modules.items():
+        if len(files) > 1:
+            raise pytest.UsageError(
+                f"the session run {run!r} is read by tests in {sorted(files)}: move them into one "
+                "module, or each test worker that gets one of them trains the run again"
+            )
+    first = {file: rank for rank, run in enumerate(SHARED_RUNS) for file in modules.get(run, ())}
+    items.sort(key=lambda item: first.get(item.nodeid.split("::")[0], len(first)))
 
 
 @pytest.fixture(scope="session")

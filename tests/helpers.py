@@ -108,3 +108,22 @@ def last_logged(run_dir: Path, metric: str) -> float:
     values = [float(row[metric]) for row in rows if row.get(metric)]
     assert values, f"{metric} was never logged in {run_dir}"
     return values[-1]
+
+
+UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing answers
+
+
+def offline_env(tmp_path: Path) -> dict[str, str]:
+    """An environment with no route to any weights host: every proxy unreachable, empty
+    caches under ``tmp_path``, the Hub offline."""
+    proxies = {
+        name: UNREACHABLE for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+    }
+    return {
+        **proxies,
+        "NO_PROXY": "",
+        "no_proxy": "",
+        "TORCH_HOME": str(tmp_path / "empty_torch_home"),
+        "HF_HOME": str(tmp_path / "empty_hf_home"),
+        "HF_HUB_OFFLINE": "1",
+    }

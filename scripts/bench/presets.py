@@ -20,8 +20,8 @@ from pathlib import Path
 from src.utils.table import Table, fmt
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# the metric each toy preset is judged by, and the bound that tests/training/test_toy_runs.py
-# holds its final value to: far above chance, and at least 0.03 below the worst run measured
+# the metric each toy preset is judged by, and the bound that the preset's learning test
+# (tests/training/test_toy_<task>_run.py) holds its final value to: far above chance, and at least 0.03 below the worst run measured
 # over seeds, CPU kernel paths and thread counts (python -m scripts.preset_spread; the range
 # is in each preset's comment)
 PRESET_TARGETS = {"toy_cls": ("val/acc1", 0.85), "toy_seg": ("val/miou", 0.55)}

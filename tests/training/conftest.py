@@ -1,7 +1,8 @@
-"""The toy presets' own runs, trained once per test session and shared: by the tests of what a
-finished run holds and does (tests/training/test_toy_runs.py) and by the tests that only need a
-finished run with a checkpoint. Tests treat these run directories as read-only; one that edits
-a run's files edits a copy."""
+"""The toy presets' own runs, trained once per test session (per test worker) and shared by the
+tests of what a finished run holds and does: each run's tests live in one module
+(tests/training/test_toy_cls_run.py, test_toy_seg_run.py), which is what keeps them on one
+worker. Tests treat these run directories as read-only; one that edits a run's files edits a
+copy."""
 
 from __future__ import annotations
 
