@@ -47,11 +47,10 @@ def test_adamw_trains_toy_cls_one_epoch_with_no_decay_groups(
         5e-5
     )  # the preset's model.weight_decay
     assert by_name["no_decay"]["weight_decay"] == 0.0
-    # the preset's LR per 256 images, at its batch of 32, in every group
-    preset_lr = yaml.safe_load((CONFIG_DIR / "experiment" / "toy_cls.yaml").read_text())["model"][
-        "lr"
-    ]
-    assert all(group["initial_lr"] == pytest.approx(preset_lr * 32 / 256) for group in groups)
+    # the preset's LR per 256 images, at its batch, in every group
+    preset = yaml.safe_load((CONFIG_DIR / "experiment" / "toy_cls.yaml").read_text())
+    lr = preset["model"]["lr"] * preset["data"]["batch_size"] / 256
+    assert all(group["initial_lr"] == pytest.approx(lr) for group in groups)
     # norm scales/shifts and biases are exactly the one-dimensional parameters
     assert len(by_name["no_decay"]["params"]) > 0
     assert len(by_name["decay"]["params"]) + len(by_name["no_decay"]["params"]) == len(
