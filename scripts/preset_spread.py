@@ -8,7 +8,7 @@ forced through ``ATEN_CPU_CAPABILITY`` / ``ONEDNN_MAX_CPU_ISA`` (stand-ins for o
 preset beside the bound the tests hold it to.
 
     python -m scripts.preset_spread --presets toy_cls toy_seg --seeds 0 1 2 3 4 \\
-        --paths native generic --threads 1 2
+        --paths native no-fma --threads 1 2
 
 Single-thread runs go two at a time on a 2-core machine (``--cores``); the metrics do not depend
 on that, only the wall time does.
