@@ -33,7 +33,9 @@ MAX_AUTO_WORKERS = 4
 
 
 def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
@@ -43,6 +45,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # set before torch is imported by any test
     _workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, available_cores() // _workers)))
+
+
+def _module(item: pytest.Item) -> str:
+    return item.nodeid.split("::")[0]
 
 
 def _shared_run(item: pytest.Item) -> str | None:
@@ -56,7 +62,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     modules: dict[str, set[str]] = {}
     for item in items:
         if run := _shared_run(item):
-            modules.setdefault(run, set()).add(item.nodeid.split("::")[0])
+            modules.setdefault(run, set()).add(_module(item))
     for run, files in modules.items():
         if len(files) > 1:
             raise pytest.UsageError(
@@ -64,7 +70,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 "module, or each test worker that gets one of them trains the run again"
             )
     first = {file: rank for rank, run in enumerate(SHARED_RUNS) for file in modules.get(run, ())}
-    items.sort(key=lambda item: first.get(item.nodeid.split("::")[0], len(first)))
+    items.sort(key=lambda item: first.get(_module(item), len(first)))
 
 
 @pytest.fixture(scope="session")
