@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 
+from src.sweep.heartbeat import RETRY_OF_ATTR, STOPPED_ATTR, retried_numbers  # noqa: E402
 from src.sweep.space import distribution, encode, swept  # noqa: E402
 from src.sweep.spec import SweepSpec  # noqa: E402
 from src.sweep.trial import LOG_FILE  # noqa: E402
@@ -34,7 +35,8 @@ def trial_score(trial: FrozenTrial) -> float | None:
 
 
 def ranked(study: optuna.Study, spec: SweepSpec) -> list[FrozenTrial]:
-    """Completed trials best first, then pruned ones by their last value, then the rest."""
+    """Completed trials best first, then pruned ones by their last value, then the rest; trials
+    still waiting in the queue (grid cells, retries) are not shown."""
     order = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1}
     sign = -1.0 if spec.maximize else 1.0
 
@@ -42,16 +44,29 @@ def ranked(study: optuna.Study, spec: SweepSpec) -> list[FrozenTrial]:
         score = trial_score(trial)
         return order.get(trial.state, 2), sign * score if score is not None else float("inf")
 
-    return sorted(study.get_trials(deepcopy=False), key=key)
+    started = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+    return sorted(started, key=key)
+
+
+def retry_note(trial: FrozenTrial, retried_as: dict[int, int]) -> str:
+    """Why a failed trial ran again and as which one, or which one a retry repeats."""
+    notes = []
+    if RETRY_OF_ATTR in trial.system_attrs:
+        notes.append(f"retry of {trial.system_attrs[RETRY_OF_ATTR]}")
+    if trial.number in retried_as:
+        why = trial.system_attrs.get(STOPPED_ATTR, "worker lost")  # a signal's name, or no beat
+        notes.append(f"{why}: retried as {retried_as[trial.number]}")
+    return "; ".join(notes)
 
 
 def leaderboard(study: optuna.Study, spec: SweepSpec) -> Table:
     names = list(swept(spec))
     table = Table(
         title=f"{study.study_name}: {spec.metric} ({spec.goal})",
-        columns=["trial", "state", spec.metric, "epochs", *short_names(names), "min"],
-        text_columns={"state"},
+        columns=["trial", "state", spec.metric, "epochs", *short_names(names), "min", "retry"],
+        text_columns={"state", "retry"},
     )
+    retried_as = retried_numbers(study.get_trials(deepcopy=False))
     for trial in ranked(study, spec):  # best first
         score = trial_score(trial)
         minutes = f"{trial.duration.total_seconds() / 60:.1f}" if trial.duration is not None else ""
@@ -62,6 +77,13 @@ def leaderboard(study: optuna.Study, spec: SweepSpec) -> Table:
             str(len(trial.intermediate_values)),
             *(fmt_value(trial.params.get(name, "")) for name in names),
             minutes,
+            retry_note(trial, retried_as),
+        )
+    waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    if waiting:
+        table.notes.append(
+            f"{waiting} trials wait in the queue (grid cells past --trials, retries of stopped "
+            "trials): the next run of the command takes them"
         )
     return table
 
@@ -69,7 +91,7 @@ def leaderboard(study: optuna.Study, spec: SweepSpec) -> Table:
 def all_failed_report(study: optuna.Study) -> str | None:
     """None unless the study has trials and every one failed; then the first failure's log
     path and its last lines."""
-    trials = study.get_trials(deepcopy=False)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
     if not trials or any(trial.state != TrialState.FAIL for trial in trials):
         return None
     first = min(trials, key=lambda trial: trial.number)

@@ -7,15 +7,19 @@ result is the metric's last value, that of the best checkpoint's validation afte
 also the value W&B keeps in the run summary.
 
 Trial processes run in their own sessions, so a Ctrl-C at the terminal does not reach them:
-:func:`stop_running_trials` ends them when the engine is interrupted.
+:func:`stop_running_trials` ends them when the engine is interrupted. On Linux a trial is also
+sent SIGTERM when the engine dies without that chance (SIGKILL, OOM): its retry runs elsewhere,
+and an orphan would hold the GPUs and train on beside it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +34,19 @@ STOP_GRACE_SECONDS = 10.0
 
 _running: set[subprocess.Popen] = set()  # trials of every worker thread
 _running_lock = threading.Lock()
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+# prctl(2) from the C library the interpreter links, looked up before any fork (the child may
+# only call it)
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def _end_with_engine() -> None:
+    """In the trial's child process: SIGTERM when the thread that started it ends (the engine's
+    worker thread, which lives until its last trial is done, or the whole engine killed)."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class TrialFailed(RuntimeError):
@@ -67,6 +84,7 @@ def run_trial(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group, so a pruned DDP run stops entirely
+            preexec_fn=_end_with_engine,
         )
         with _running_lock:
             _running.add(process)

@@ -8,17 +8,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import optuna
 import pytest
-import yaml
 
 from scripts.sweep import main
+from src.sweep.heartbeat import RETRY_OF_ATTR, STOPPED_ATTR
 from src.sweep.trial import TrialFailed, run_trial
 from tests.helpers import CONFIG_DIR, REPO_ROOT, short_run
+from tests.sweeps.fake_trials import fake_sweep, fake_training, gone_soon
 
 
 @pytest.mark.slow
@@ -42,41 +42,23 @@ def test_three_toy_trials_by_two_workers_of_the_radix_cardinality_grid(
     output = capsys.readouterr().out
 
     study = optuna.load_study(study_name="radix_cardinality", storage=storage)
-    states = [trial.state for trial in study.trials]
-    assert len(states) == 3
-    assert set(states) <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    ran = [trial for trial in study.trials if trial not in waiting]
+    assert len(ran) == 3 and len(waiting) == 12 - 3  # the grid's 4 x 3 cells are queued
+    states = {trial.state for trial in ran}
+    assert states <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
     cells = {
-        (t.params["model.backbone.radix"], t.params["model.backbone.cardinality"])
-        for t in study.trials
+        (t.params["model.backbone.radix"], t.params["model.backbone.cardinality"]) for t in ran
     }
-    assert len(cells) == 3  # the grid sampler gives each trial its own cell
+    assert len(cells) == 3  # each trial its own cell
     assert "radix" in output and "cardinality" in output and "val/acc1" in output  # leaderboard
     plot = tmp_path / "radix_cardinality.png"
     assert f"plot: {plot}" in output
     assert plot.read_bytes()[:4] == b"\x89PNG"
     with sqlite3.connect(tmp_path / "study.db") as db:
-        assert db.execute("select count(*) from trials").fetchone() == (3,)
-    for trial in study.trials:
+        assert db.execute("select count(*) from trials").fetchone() == (12,)
+    for trial in ran:
         assert (Path(trial.user_attrs["run_dir"]) / "epoch_metrics.jsonl").is_file()
-
-
-def fake_training(tmp_path: Path, body: str) -> list[str]:
-    """A stand-in for src/train.py that finds its report file in the trial's overrides."""
-    script = tmp_path / "fake_train.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import json, subprocess, sys, time
-            path = next(a.split("=", 1)[1].strip("'") for a in sys.argv if ".path=" in a)
-            def report(stage, value):
-                with open(path, "a") as f:
-                    f.write(json.dumps({"stage": stage, "epoch": 0, "step": 0,
-                                        "metrics": {"val/acc1": value}}) + "\\n")
-            """
-        )
-        + textwrap.dedent(body)
-    )
-    return [sys.executable, str(script)]
 
 
 def test_a_pruned_trial_stops_its_whole_process_group(tmp_path: Path) -> None:
@@ -104,23 +86,6 @@ def test_the_result_is_the_last_value_and_failures_are_named(tmp_path: Path) -> 
     failing = fake_training(tmp_path, "sys.exit(3)\n")
     with pytest.raises(TrialFailed, match=r"exited with 3; see .*trial.log"):
         run_trial(study.ask(), failing, tmp_path, tmp_path / "bad", "val/acc1", {})
-
-
-def fake_sweep(tmp_path: Path, fake: list[str], values: list[float]) -> Path:
-    """A grid sweep file over ``model.lr`` whose program is the script of ``fake_training``."""
-    path = tmp_path / "fake_sweep.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "program": fake[-1],
-                "method": "grid",
-                "metric": {"name": "val/acc1", "goal": "maximize"},
-                "parameters": {"model.lr": {"values": values}},
-                "command": ["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"],
-            }
-        )
-    )
-    return path
 
 
 def test_each_worker_runs_its_trials_on_its_own_gpus(
@@ -168,7 +133,8 @@ def test_a_rerun_with_other_settings_is_refused_and_continue_study_keeps_the_old
     assert "--continue-study" in message and "--study-name" in message
 
     study = main([*first, "--trials", "2", "--continue-study", "--", "data.batch_size=16"])
-    argvs = [(Path(t.user_attrs["run_dir"]) / "argv").read_text() for t in study.trials]
+    ran = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]
+    argvs = [(Path(t.user_attrs["run_dir"]) / "argv").read_text() for t in ran]
     assert len(argvs) == 2
     assert all("data.batch_size=8" in argv and "data.batch_size=16" not in argv for argv in argvs)
 
@@ -189,21 +155,10 @@ def test_a_sweep_whose_every_trial_failed_exits_with_the_first_error(tmp_path: P
     assert "trial 0's log" in message and "no images in /nowhere" in message
 
 
-def gone_soon(pid: str, patience: float = 10.0) -> bool:
-    """Whether ``pid`` is gone within ``patience`` seconds: a signalled process dies once it is
-    next scheduled, which on a loaded machine is not at once."""
-    deadline = time.monotonic() + patience
-    while not is_gone(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return is_gone(pid)
-
-
-def is_gone(pid: str) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or stat.read_text().split()[2] == "Z"  # or a dead zombie
-
-
-def test_interrupting_the_engine_stops_the_trials_of_every_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_the_engine_stops_the_trials_of_every_worker_and_queues_them_again(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     endless = fake_training(
         tmp_path,
         """
@@ -226,14 +181,19 @@ def test_interrupting_the_engine_stops_the_trials_of_every_worker(tmp_path: Path
         deadline = time.monotonic() + 60
         while not all(f.exists() for f in pid_files) and time.monotonic() < deadline:
             time.sleep(0.2)
-        engine.send_signal(signal.SIGINT)  # worker threads would otherwise wait on their trials
-        engine.wait(timeout=30)
+        engine.send_signal(stop)  # worker threads would otherwise wait on their trials
+        assert engine.wait(timeout=30) == 128 + stop.value
         assert all(gone_soon(f.read_text()) for f in pid_files)
     finally:  # nothing left behind if the engine did not clean up
         engine.kill()
         for pid in (f.read_text() for f in pid_files if f.exists()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
+    study = optuna.load_study(study_name="fake_sweep", storage=f"sqlite:///{out / 'study.db'}")
+    stopped = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    assert [t.system_attrs[STOPPED_ATTR] for t in stopped] == [stop.name] * 2
+    retries = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert sorted(t.system_attrs[RETRY_OF_ATTR] for t in retries) == [0, 1]  # for the next run
 
 
 def test_without_local_the_script_points_to_wandb(capsys: pytest.CaptureFixture) -> None:
