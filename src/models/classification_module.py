@@ -43,6 +43,7 @@ class ClassificationModule(TaskModule):
         dropblock_ramp: float = 1.0,
         channels_last: bool = False,
         compile: bool = False,
+        fold_batchnorm: bool = True,
     ) -> None:
         super().__init__(optimizer, lr_schedule, backbone=backbone)
         self.backbone = backbone(num_classes=num_classes)

@@ -65,6 +65,7 @@ class SegmentationModule(TaskModule):
         inference: dict[str, Any] | None = None,
         channels_last: bool = False,
         compile: bool = False,
+        fold_batchnorm: bool = True,
         pretrained: str | None = None,
     ) -> None:
         super().__init__(

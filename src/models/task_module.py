@@ -11,11 +11,13 @@ from typing import Annotated, Any
 
 import torch
 from lightning import LightningModule
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torch.optim import Optimizer
 
 from src.models.checkpoint_fit import check_checkpoint_fits
 from src.models.compiled import CheckedCompile
+from src.models.folding import fold_batchnorm
 from src.models.optim import decay_groups, global_batch, scaled_lr, steps_per_epoch
 from src.models.schedules import LRSchedule, Multiplier, step_scheduler
 from src.models.steps import TRAIN_TALLY_KEY, EpochTally
@@ -47,8 +49,10 @@ class TaskModule(LightningModule, ABC):
     Hyper-parameters read here: ``lr`` (for ``lr_reference_batch`` images: the optimiser gets
     ``lr * global_batch / lr_reference_batch``, the global batch counting every process and
     accumulation), ``weight_decay`` and ``decay_norm_and_bias`` (see
-    :func:`src.models.optim.decay_groups`), ``channels_last`` and ``compile`` (the whole network,
-    kept only once its first batch matches eager: :mod:`src.models.compiled`).
+    :func:`src.models.optim.decay_groups`), ``channels_last``, ``compile`` (the whole network,
+    kept only once its first batch matches eager: :mod:`src.models.compiled`) and
+    ``fold_batchnorm`` (inference with frozen weights runs a copy with BN folded into the convs:
+    :mod:`src.models.folding`).
     """
 
     train_tally: EpochTally
@@ -70,6 +74,8 @@ class TaskModule(LightningModule, ABC):
         self.optimizer_node, self.lr_schedule_node = optimizer, lr_schedule
         # model.compile=true: the network compiled once it has matched eager (configure_model)
         self.compiled_network: CheckedCompile | None = None
+        # model.fold_batchnorm=true: the frozen-weights copy, built on the first inference batch
+        self.folded_network: nn.Module | CheckedCompile | None = None
 
     @property
     @abstractmethod
@@ -89,7 +95,26 @@ class TaskModule(LightningModule, ABC):
     def forward(self, images: torch.Tensor) -> Any:
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return (self.compiled_network or self.network)(images)
+        if not self.weights_frozen():
+            return (self.compiled_network or self.network)(images)
+        if self.folded_network is None:
+            folded = fold_batchnorm(self.network, images)
+            self.folded_network = CheckedCompile(folded) if self.hparams.compile else folded
+        return self.folded_network(images)
+
+    def weights_frozen(self) -> bool:
+        """Whether this forward is inference that may run folded: ``model.fold_batchnorm``
+        is on, the module is in eval mode, and no fit is under way (validation during training
+        sees weights that change every step). Outside a Trainer (scripts) weights are frozen."""
+        if not self.hparams.fold_batchnorm or self.training:
+            return False
+        return self._trainer is None or self.trainer.state.fn != TrainerFn.FITTING
+
+    def drop_folded_network(self) -> None:
+        """Forget the folded copy: weights may have been loaded since it was built."""
+        self.folded_network = None
+
+    on_validation_start = on_test_start = on_predict_start = drop_folded_network
 
     def optimization(
         self, images_per_step: int, total_steps: int, epoch_steps: float
