@@ -8,6 +8,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import numpy as np
+import onnx
 import onnxruntime as ort  # a test dependency, in the dev extras
 import pytest
 import torch
@@ -91,7 +92,7 @@ def test_a_folded_backbone_exports_to_onnx_and_runs_in_onnxruntime(
         dynamo=False,
     )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    nodes = {node.op_type for node in __import__("onnx").load(str(path)).graph.node}
+    nodes = {node.op_type for node in onnx.load(str(path)).graph.node}
     assert "BatchNormalization" not in nodes and "Conv" in nodes
     other = images(batch=3)
     (actual,) = session.run(None, {"image": other.numpy()})
