@@ -8,6 +8,7 @@ practical peak in the same conditions; achieved FLOP/s over that peak is the "% 
 from __future__ import annotations
 
 import copy
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -16,8 +17,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import ProfilerActivity, profile
 
 from scripts.bench.official import build_official
+from scripts.bench.reference_block import with_reference_blocks
 from scripts.bench.timing import (
     Candidate,
     Measurement,
@@ -27,6 +30,7 @@ from scripts.bench.timing import (
 )
 from src.models.backbones import create_backbone
 from src.models.backbones.complexity import count_macs
+from src.models.folding import fold_batchnorm
 from src.utils.table import Table, fmt
 
 NUM_CLASSES = 1000
@@ -38,32 +42,50 @@ TRAIN_FLOPS_PER_FORWARD = 3
 
 @dataclass(frozen=True)
 class Setting:
-    """One way of running a backbone: whose code, and which fast paths are on."""
+    """One way of running a backbone: whose code, and which fast paths are on.
+
+    ``implementation``: "official" (the resnest package), "ours", or "previous block" (ours with
+    the radix sums as strided reductions: ``scripts/bench/reference_block.py``). ``folded``
+    (inference only): BatchNorm folded into the convs, as evaluation runs it.
+    """
 
     implementation: str
     channels_last: bool = False
     bf16: bool = False
     compile: bool = False
+    folded: bool = False
 
     @property
     def label(self) -> str:
-        flags = (("cl", self.channels_last), ("bf16", self.bf16), ("compile", self.compile))
+        flags = (
+            ("cl", self.channels_last),
+            ("bf16", self.bf16),
+            ("folded", self.folded),
+            ("compile", self.compile),
+        )
         parts = [name for name, on in flags if on]
         return f"{self.implementation} " + (" + ".join(parts) if parts else "fp32 eager")
 
 
 BASELINE = Setting("official")
+PREVIOUS = "previous block"
 
 
-def settings(compile_ok: bool) -> list[Setting]:
-    """The baseline, ours plain, each fast path alone, and all fast paths that work together."""
+def settings() -> list[Setting]:
+    """The baseline, ours plain, each fast path alone, all eager fast paths together (with the
+    previous block beside them), folded BN, and compile alone and with the eager fast paths."""
+    fast = {"channels_last": True, "bf16": True}
     return [
         BASELINE,
+        Setting(PREVIOUS),
         Setting("ours"),
         Setting("ours", channels_last=True),
         Setting("ours", bf16=True),
+        Setting(PREVIOUS, **fast),
+        Setting("ours", **fast),
+        Setting("ours", **fast, folded=True),
         Setting("ours", compile=True),
-        Setting("ours", channels_last=True, bf16=True, compile=compile_ok),
+        Setting("ours", **fast, compile=True),
     ]
 
 
@@ -94,21 +116,29 @@ def backbone_section(
     On CUDA, cuDNN autotuning is on (fixed shapes, as in training) for every row alike.
     """
     problem = compile_problem(device) if use_compile else "disabled by --no-compile"
-    rows = [s for s in settings(problem is None) if not (s.compile and problem)]
-    skipped = [s for s in settings(problem is None) if s.compile and problem]
+    rows = [s for s in settings() if not (s.compile and problem)]
+    skipped = [s for s in settings() if s.compile and problem]
     sync = device_sync(device)
     with _cudnn_autotune(device.type == "cuda"), warnings.catch_warnings():
         # Inductor explains, once per graph, that it splits the r-softmax's small reduction.
         warnings.filterwarnings("ignore", message=r"\s*Online softmax is disabled")
-        train, infer = _steps(name, batch, image_size, rows, device)
+        steps = _steps(name, batch, image_size, rows, device)
         peaks = peak_candidates(device, peak_size)
         candidates = [
-            *(Candidate(f"train/{s.label}", train[s], batch, sync) for s in rows),
-            *(Candidate(f"infer/{s.label}", infer[s], batch, sync) for s in rows),
+            *(
+                Candidate(f"{phase}/{s.label}", step, batch, sync)
+                for (phase, s), step in steps.items()
+            ),
             *peaks,
         ]
         results = measure_interleaved(candidates, repeats, warmup)
-        ran = [s for s in rows if results[f"infer/{s.label}"].failure is None]
+        shares = {
+            key: conv_share(steps[key], device)
+            for key in steps
+            if results[f"{key[0]}/{key[1].label}"].failure is None
+        }
+        infer = {s: step for (phase, s), step in steps.items() if phase == "infer"}
+        ran = [s for s in infer if ("infer", s) in shares]
         deltas = _output_deltas(infer, ran) if BASELINE in ran else {}
 
     fp32_peak, bf16_peak = (
@@ -118,12 +148,14 @@ def backbone_section(
     where = f"{name}, batch {batch}, {image_size} px, {device.type}"
     tables = []
     for phase, flops in (("train", TRAIN_FLOPS_PER_FORWARD * 2 * macs), ("infer", 2 * macs)):
+        phase_rows = [s for s in rows if (phase, s) in steps]
         table = _phase_table(
             f"{title}: {'train step' if phase == 'train' else 'inference'} ({where})",
-            [results[f"{phase}/{s.label}"] for s in rows],
+            [results[f"{phase}/{s.label}"] for s in phase_rows],
             flops,
             fp32_peak,
             bf16_peak,
+            {s.label: shares[phase, s] for s in phase_rows if (phase, s) in shares},
             deltas if phase == "infer" else None,
         )
         for setting in skipped:
@@ -143,24 +175,33 @@ def _cudnn_autotune(enabled: bool) -> Iterator[None]:
         torch.backends.cudnn.benchmark = saved
 
 
+Step = Callable[[], object]
+
+
 def _steps(
     name: str, batch: int, image_size: int, rows: list[Setting], device: torch.device
-) -> tuple[dict[Setting, Callable[[], None]], dict[Setting, Callable[[], torch.Tensor]]]:
-    """Train and inference steps of every setting, each on its own copy of the same weights."""
+) -> dict[tuple[str, Setting], Step]:
+    """("train" | "infer", setting) -> its step, each on its own copy of the same weights;
+    folded settings infer only (a folded network does not train)."""
     torch.manual_seed(0)
     official = build_official(name, NUM_CLASSES)
     ours = create_backbone(name, num_classes=NUM_CLASSES)
     ours.load_state_dict(official.state_dict())
-    sources = {"official": official, "ours": ours}
+    sources = {"official": official, "ours": ours, PREVIOUS: with_reference_blocks(ours)}
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(batch, 3, image_size, image_size, generator=generator).to(device)
     labels = torch.randint(0, NUM_CLASSES, (batch,), generator=generator).to(device)
-    train, infer = {}, {}
+    steps: dict[tuple[str, Setting], Step] = {}
     for setting in rows:
         inputs = _layout(images, setting)
-        train[setting] = _train_step(_copy(sources, setting, device), setting, inputs, labels)
-        infer[setting] = _inference_step(_copy(sources, setting, device), setting, inputs)
-    return train, infer
+        if not setting.folded:
+            model = _copy(sources, setting, device)
+            steps["train", setting] = _train_step(model, setting, inputs, labels)
+        model = _copy(sources, setting, device)
+        if setting.folded:
+            model = fold_batchnorm(model, inputs)
+        steps["infer", setting] = _inference_step(model, setting, inputs)
+    return steps
 
 
 def _copy(sources: dict[str, nn.Module], setting: Setting, device: torch.device) -> nn.Module:
@@ -168,6 +209,29 @@ def _copy(sources: dict[str, nn.Module], setting: Setting, device: torch.device)
     if setting.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+# Profiler op names of the work itself: convolutions (ATen, oneDNN, cuDNN, inductor's externs)
+# and matrix multiplies; everything else is the time the share column calls "other".
+CONV_OR_MATMUL = re.compile(r"conv|(^|::)(add)?b?mm$|matmul|gemm", re.IGNORECASE)
+PROFILED_CALLS = 2
+
+
+def conv_share(step: Step, device: torch.device) -> float:
+    """Percent of the profiled op time (self time, CPU or GPU) of ``PROFILED_CALLS`` calls of
+    ``step`` spent in convolutions and matmuls."""
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as profiler:
+        for _ in range(PROFILED_CALLS):
+            step()
+        device_sync(device)()
+    attribute = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    events = [e for e in profiler.key_averages() if getattr(e, attribute) > 0]
+    total = sum(getattr(e, attribute) for e in events)
+    work = sum(getattr(e, attribute) for e in events if CONV_OR_MATMUL.search(e.key))
+    return 100 * work / total if total else float("nan")
 
 
 def _layout(images: torch.Tensor, setting: Setting) -> torch.Tensor:
@@ -230,9 +294,7 @@ def peak_candidates(device: torch.device, size: int | None = None) -> list[Candi
     return candidates
 
 
-def _output_deltas(
-    infer: dict[Setting, Callable[[], torch.Tensor]], ran: list[Setting]
-) -> dict[str, float]:
+def _output_deltas(infer: dict[Setting, Step], ran: list[Setting]) -> dict[str, float]:
     """Largest absolute logit difference of each setting that ran from the official model's."""
     reference = infer[BASELINE]().float()
     return {s.label: (infer[s]().float() - reference).abs().max().item() for s in ran}
@@ -244,10 +306,11 @@ def _phase_table(
     flops_per_image: float,
     fp32_peak: float | None,
     bf16_peak: float | None,
+    shares: dict[str, float],
     deltas: dict[str, float] | None,
 ) -> Table:
     columns = ["setting", "img/s", "x official", "GFLOP/s", "% fp32 peak", "MFU (% bf16 peak)"]
-    columns += ["spread %", "first call (s)"]
+    columns += ["conv+mm % of time", "spread %", "first call (s)"]
     if deltas is not None:
         columns.append("max |Δ logit|")
     table = Table(title=title, columns=columns)
@@ -265,6 +328,7 @@ def _phase_table(
             fmt(achieved / 1e9, 1),
             fmt(_percent(achieved, fp32_peak), 1),
             fmt(_percent(achieved, bf16_peak), 1),
+            fmt(shares.get(label), 0),
             fmt(100 * result.spread, 0),
             fmt(result.first_call_s, 2),
         ]
@@ -304,7 +368,12 @@ def _peak_notes(
     ]
     return [
         "cl = channels_last memory format, bf16 = torch.autocast(bfloat16), "
-        "compile = torch.compile (inductor, default mode). Same weights and batch for every row.",
+        "compile = torch.compile (inductor, default mode), folded = BatchNorm folded into the "
+        "convs (as evaluation runs), previous block = the radix sums as strided reductions. "
+        "Same weights and batch for every row.",
+        f"conv+mm % of time: share of the profiled op self time ({PROFILED_CALLS} calls, "
+        "torch.profiler) in convolutions and matmuls; the rest is normalisation, activations, "
+        "the attention's elementwise work, copies and dtype casts.",
         "img/s and GFLOP/s: median of interleaved repeats; spread = (max - min) / median; "
         "first call includes compilation.",
         f"FLOPs per image: 2 x {macs / 1e9:.2f} GMACs for inference, x{TRAIN_FLOPS_PER_FORWARD} "

@@ -23,21 +23,27 @@ def test_backbone_section_has_a_row_per_setting(tmp_path: Path) -> None:
 
     assert machine.column("item")[:4] == ["CPU", "logical cores", "torch threads", "torch"]
     assert machine.column("value")[2] == "1"
-    expected = [
+    eager = [
         "official fp32 eager",
+        "previous block fp32 eager",
         "ours fp32 eager",
         "ours cl",
         "ours bf16",
+        "previous block cl + bf16",
         "ours cl + bf16",
-        "ours compile",
     ]
+    skipped = ["ours compile", "ours cl + bf16 + compile"]
+    assert train.column("setting") == [*eager, *skipped]
+    assert infer.column("setting") == [*eager, "ours cl + bf16 + folded", *skipped]
     for table in (train, infer):
-        assert table.column("setting") == expected
+        timed = len(table.column("setting")) - len(skipped)
         assert table.column("x official")[0] == "1.00"
-        assert table.column("img/s")[-1] == "skipped"
-        assert all(float(cell.replace(",", "")) > 0 for cell in table.column("img/s")[:-1])
-    # Same weights: ours in fp32 gives the official logits.
-    assert float(infer.column("max |Δ logit|")[1]) < 1e-4
+        assert table.column("img/s")[timed:] == ["skipped"] * len(skipped)
+        assert all(float(cell.replace(",", "")) > 0 for cell in table.column("img/s")[:timed])
+        shares = [float(cell) for cell in table.column("conv+mm % of time")[:timed]]
+        assert all(0 < share <= 100 for share in shares)
+    # Same weights: ours and the previous block in fp32 give the official logits.
+    assert all(float(cell) < 1e-4 for cell in infer.column("max |Δ logit|")[1:3])
     written = out.read_text()
     assert "### Backbone: train step (resnest14, batch 2, 32 px, cpu)" in written
     assert "| ours cl + bf16 |" in written
