@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from src.cluster.process_layout import submitit_trainer_kwargs
+from src.cluster.stop_signals import (
+    RunStopped,
+    exit_code,
+    stop_requested,
+    stop_signals_recorded,
+)
 from src.utils.config_validation import check_devices, validate_config
 from src.utils.git import git_commit
 from src.utils.instantiate import instantiate_group
@@ -116,7 +123,7 @@ def train(cfg: DictConfig) -> float | None:
     model = build_model(cfg, restoring=checkpoint is not None)
     trainer = build_trainer(cfg)
     if cfg.get("train", True):
-        trainer.fit(model, datamodule, ckpt_path=checkpoint)
+        fit(trainer, model, datamodule, checkpoint)
     metrics = scalar_metrics(trainer.callback_metrics)
     if cfg.get("test", False) and not trainer.fast_dev_run:
         checkpoint = trainer.checkpoint_callback
@@ -125,6 +132,47 @@ def train(cfg: DictConfig) -> float | None:
         metrics.update(scalar_metrics(results[0]) if results else {})
     print_metrics(metrics, title=f"{cfg.task_name}: final metrics")
     return metrics.get(cfg.get("optimized_metric"))
+
+
+def fit(
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    checkpoint: str | None,
+) -> None:
+    """``trainer.fit``, ended by a stop signal (src/cluster/stop_signals.py) with the run
+    checkpointed, the command that resumes it printed, and :class:`RunStopped`'s exit code.
+
+    The ranks of ``ddp_spawn`` are this process's children: it passes each stop signal on to
+    them, and waits for them to finish writing before it exits."""
+    launcher = trainer.strategy.launcher
+    with stop_signals_recorded(forward=launcher.kill if launcher is not None else None):
+        try:
+            trainer.fit(model, datamodule, ckpt_path=checkpoint)
+            signum = stop_requested()  # asked after the last epoch's checkpoint
+        except BaseException as error:
+            signum = error.signum if isinstance(error, RunStopped) else _stopped_ranks(launcher)
+            if not signum:
+                raise
+    if signum:
+        if trainer.is_global_zero:
+            log.warning(
+                "Run stopped by %s, checkpointed. Resume it with: python src/train.py resume=%s",
+                signal.Signals(signum).name,
+                trainer.default_root_dir,
+            )
+        raise RunStopped(signum)
+
+
+def _stopped_ranks(launcher: Any) -> int:
+    """The stop signal this process passed on to the ranks it spawned, once they have all
+    exited, if one of them ended with that signal's exit code (else 0: they failed)."""
+    ranks = [process for process in getattr(launcher, "procs", []) if hasattr(process, "join")]
+    for process in ranks:  # spawned ranks (the script launcher's are Popen, rank 0 is here)
+        process.join()
+    signum = stop_requested()
+    stopped = signum and any(process.exitcode == exit_code(signum) for process in ranks)
+    return signum if stopped else 0
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:

@@ -14,18 +14,18 @@ and an orphan would hold the GPUs and train on beside it.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import optuna
+
+from src.cluster.stop_signals import signal_at_parent_death
 
 REPORT_FILE = "epoch_metrics.jsonl"
 LOG_FILE = "trial.log"
@@ -34,19 +34,12 @@ STOP_GRACE_SECONDS = 10.0
 
 _running: set[subprocess.Popen] = set()  # trials of every worker thread
 _running_lock = threading.Lock()
-_PR_SET_PDEATHSIG = 1  # prctl(2)
-
-
-# prctl(2) from the C library the interpreter links, looked up before any fork (the child may
-# only call it)
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
 def _end_with_engine() -> None:
     """In the trial's child process: SIGTERM when the thread that started it ends (the engine's
     worker thread, which lives until its last trial is done, or the whole engine killed)."""
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    signal_at_parent_death(signal.SIGTERM)
 
 
 class TrialFailed(RuntimeError):

@@ -1,6 +1,7 @@
-"""Requeue of a SLURM job started by submitit: Lightning's handler, reached through the cluster
-environment, checkpoints into the job's run directory and asks SLURM to requeue the job; the
-requeued job resumes from that checkpoint.
+"""Requeue of a SLURM job started by submitit: at SLURM's pre-timeout signal the run finishes its
+step, checkpoints it into the job's run directory, asks SLURM to requeue the job (the cluster
+environment asks for requeues) and exits 128 + SIGUSR1; the requeued job resumes from that
+checkpoint.
 
 One task of a job with the variables SLURM and submitit set (no SLURM here): a callback sends
 SIGUSR1 (what ``--signal=USR1@90`` delivers) after step 2, and a fake ``scontrol`` records its
@@ -9,12 +10,14 @@ arguments and stops the task with SIGTERM, as SLURM does to a job it requeues.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 
+from src.cluster.stop_signals import exit_code
 from tests.helpers import command, environment, small_cls_run
 
 pytestmark = pytest.mark.slow
@@ -56,9 +59,9 @@ def test_the_pre_timeout_signal_checkpoints_the_run_dir_and_requeues_the_job(
         command("src/train.py", overrides), env=env, capture_output=True, text=True, timeout=300
     )
     assert calls.read_text().split() == ["requeue", "4242"], process.stderr[-6000:]
-    hpc = torch.load(run_dir / "hpc_ckpt_1.ckpt", weights_only=True)
-    assert hpc["global_step"] == 2
-    assert not (run_dir / "checkpoints" / "last.ckpt").exists()  # stopped mid-epoch
+    assert process.returncode == exit_code(signal.SIGUSR1), process.stderr[-6000:]
+    stopped = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert stopped["global_step"] == 2  # the step it was at, mid-epoch
 
     # the requeued job: the same command in the same run dir, with ckpt_path=last
     rerun = subprocess.run(
@@ -69,6 +72,6 @@ def test_the_pre_timeout_signal_checkpoints_the_run_dir_and_requeues_the_job(
         timeout=300,
     )
     assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-6000:]
-    assert "hpc_ckpt_1.ckpt" in rerun.stdout + rerun.stderr
+    assert f"Resuming from {run_dir / 'checkpoints' / 'last.ckpt'}" in rerun.stdout + rerun.stderr
     final = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert final["global_step"] == 3

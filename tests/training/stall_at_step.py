@@ -1,5 +1,6 @@
 """A callback that announces a training step on stdout and stalls there, so that a test can
-SIGKILL the process at a known point in the middle of an epoch."""
+kill or signal the process at a known point in the middle of an epoch. A stop signal ends the
+stall (the run then takes the step and stops after it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
 
+from src.cluster.stop_signals import stop_requested
+
 STALLED = "stalled before step"
+STALL_SECONDS = 600
 
 
 class StallAtStep(Callback):
@@ -20,4 +24,6 @@ class StallAtStep(Callback):
     ) -> None:
         if trainer.global_step == self.step:
             print(f"{STALLED} {self.step + 1}", flush=True)
-            time.sleep(600)
+            deadline = time.monotonic() + STALL_SECONDS
+            while not stop_requested() and time.monotonic() < deadline:
+                time.sleep(0.05)

@@ -10,7 +10,6 @@ augmentation (with loader workers), mid-epoch loader position.
 
 from __future__ import annotations
 
-import csv
 import subprocess
 from pathlib import Path
 
@@ -19,6 +18,12 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.helpers import REPO_ROOT, command, environment, run_entry_point, small_cls_run
+from tests.training.resume_checks import (
+    assert_same_history,
+    assert_same_weights,
+    last_checkpoint,
+    rows,
+)
 from tests.training.stall_at_step import STALLED
 
 pytestmark = pytest.mark.slow
@@ -70,39 +75,16 @@ def _kill_at(step: int, overrides: list[str], run_dir: Path | None) -> None:
     assert STALLED in lines[-1], "the run ended before the kill:\n" + "".join(lines[-50:])
 
 
-def _rows(run_dir: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
-
-
-def _assert_same_history(expected_dir: Path, actual_dir: Path) -> None:
-    """Every row the uninterrupted run logged, once each, in order, with the same values."""
-    expected, actual = _rows(expected_dir), _rows(actual_dir)
-    assert [row["step"] for row in actual] == [row["step"] for row in expected]
-    for mine, theirs in zip(actual, expected, strict=True):
-        assert {k for k, v in mine.items() if v} == {k for k, v in theirs.items() if v}
-        for key, value in theirs.items():
-            if value:
-                assert float(mine[key]) == pytest.approx(float(value), abs=1e-6), key
-
-
 def _assert_same_final_state(expected_dir: Path, actual_dir: Path) -> None:
-    expected = torch.load(expected_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    actual = torch.load(actual_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert actual["global_step"] == expected["global_step"] == EPOCHS * BATCHES
-    for key in ("state_dict", "current_model_state"):  # EMA weights, raw weights
-        assert expected[key].keys() == actual[key].keys()
-        for name, tensor in expected[key].items():
-            torch.testing.assert_close(actual[key][name], tensor, rtol=0, atol=1e-6, msg=name)
-    momentum = [
-        state["momentum_buffer"] for state in expected["optimizer_states"][0]["state"].values()
-    ]
-    resumed = [
-        state["momentum_buffer"] for state in actual["optimizer_states"][0]["state"].values()
-    ]
-    for mine, theirs in zip(resumed, momentum, strict=True):
-        torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-6)
-    assert actual["lr_schedulers"] == expected["lr_schedulers"]
-    _assert_same_history(expected_dir, actual_dir)
+    assert_same_weights(expected_dir, actual_dir, EPOCHS * BATCHES)
+    expected, actual = last_checkpoint(expected_dir), last_checkpoint(actual_dir)
+    ema = expected["current_model_state"]  # the raw weights, beside the EMA ones
+    assert ema.keys() == actual["current_model_state"].keys()
+    for name, tensor in ema.items():
+        torch.testing.assert_close(
+            actual["current_model_state"][name], tensor, rtol=0, atol=1e-6, msg=name
+        )
+    assert_same_history(expected_dir, actual_dir)
     # what plots/metrics.png is drawn from covers the whole run, not the part after the resume
     (plot,) = [key for key in expected["callbacks"] if key.startswith("MetricsPlot")]
     mine, theirs = actual["callbacks"][plot]["history"], expected["callbacks"][plot]["history"]
@@ -157,7 +139,7 @@ def test_sigkill_then_resume_by_run_id_and_by_latest_continues_the_same_run(
     _assert_same_final_state(uninterrupted, run_dir)
     events = EventAccumulator(str(run_dir / "tensorboard")).Reload()
     steps = [event.step for event in events.Scalars("train/loss_step")]
-    assert steps == [int(row["step"]) for row in _rows(uninterrupted) if row["train/loss_step"]]
+    assert steps == [int(row["step"]) for row in rows(uninterrupted) if row["train/loss_step"]]
     starts = (run_dir / "run.yaml").read_text()
     assert f"id: {run_id}" in starts and starts.count("- time:") == 3
     assert "resume=latest" in starts  # each start's own command line
