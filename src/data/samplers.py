@@ -24,6 +24,7 @@ import numpy as np
 from torch.utils.data import DataLoader, DistributedSampler
 
 from src.data.transforms import reseed
+from src.utils.config_validation import ConfigError
 
 
 class SampleKey(NamedTuple):
@@ -140,7 +141,22 @@ class ResumableDataLoader(DataLoader):
             yield batch
 
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": self._epoch, "batches": self._batches}
+        return {"epoch": self._epoch, "batches": self._batches, "processes": self._processes}
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        """Continue where the checkpoint's loader was, on as many processes as it ran on: each
+        process's slice of the epoch, and so the position, follows from their number."""
+        saved = state_dict.get("processes", self._processes)
+        if saved != self._processes:
+            raise ConfigError(
+                f"the checkpoint was written by a run on {saved} processes and this resume "
+                f"runs on {self._processes}: the interrupted epoch would repeat or skip samples "
+                "and the LR schedule's steps would change. Resume on the same number of "
+                "processes (trainer.devices x trainer.num_nodes, or the scheduler's tasks), or "
+                "start a new run from its weights (model.pretrained=<checkpoint>)."
+            )
         self.sampler.resume(state_dict["epoch"], state_dict["batches"] * self.batch_size)
+
+    @property
+    def _processes(self) -> int:
+        return self.sampler.num_replicas

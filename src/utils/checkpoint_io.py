@@ -38,6 +38,10 @@ class CheckpointLoadError(RuntimeError):
     """A checkpoint file that cannot be read safely: corrupt, or holding pickled code."""
 
 
+class CorruptCheckpoint(CheckpointLoadError):
+    """A checkpoint file that is truncated, damaged or not a checkpoint at all."""
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Write-to-temp-then-rename checkpoint saving; ``weights_only=True`` loading."""
 
@@ -72,47 +76,57 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         weights_only: bool | None = None,
     ) -> dict[str, Any]:
         """Load ``path`` with ``weights_only=True`` whatever ``weights_only`` asks for."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"checkpoint '{path}' does not exist; check ckpt_path (ckpt_path=last resumes "
-                "from <run dir>/checkpoints/last.ckpt when there is one)"
-            )
-        _check_format(path)
-        try:
-            return torch.load(
-                path, map_location=map_location or (lambda storage, _: storage), weights_only=True
-            )
-        except pickle.UnpicklingError as error:
-            if _REFUSED_GLOBAL not in str(error):
-                raise _corrupt(path, _unpickler_detail(error)) from error
-            raise CheckpointLoadError(
-                f"refused to load checkpoint '{path}': it holds pickled objects other than "
-                f"tensors and plain containers, which could run code when loaded "
-                f"(torch.load weights_only=True rejected it: {_unpickler_detail(error)}). "
-                "Resume only from checkpoints you trust; to use this one, load it yourself with "
-                "weights_only=False in a trusted environment and re-save its tensors."
-            ) from error
-        except (RuntimeError, EOFError, zipfile.BadZipFile) as error:
-            raise _corrupt(path, str(error)) from error
+        return read_checkpoint(path, map_location)
 
 
-def _check_format(path: Path) -> None:
-    """Refuse a file that is in neither of torch.save's formats, before unpickling anything."""
+def read_checkpoint(path: str | Path, map_location: Any | None = None, mmap: bool = False) -> Any:
+    """``torch.load(path, weights_only=True)`` with errors that name the file and the fix;
+    ``mmap`` maps the tensors instead of reading them (to check a file cheaply)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint '{path}' does not exist; check ckpt_path (ckpt_path=last resumes "
+            "from <run dir>/checkpoints/last.ckpt when there is one)"
+        )
+    zipped = _check_format(path)
+    try:
+        return torch.load(
+            path,
+            map_location=map_location or (lambda storage, _: storage),
+            weights_only=True,
+            mmap=mmap and zipped,  # torch maps only its zip format
+        )
+    except pickle.UnpicklingError as error:
+        if _REFUSED_GLOBAL not in str(error):
+            raise _corrupt(path, _unpickler_detail(error)) from error
+        raise CheckpointLoadError(
+            f"refused to load checkpoint '{path}': it holds pickled objects other than "
+            f"tensors and plain containers, which could run code when loaded "
+            f"(torch.load weights_only=True rejected it: {_unpickler_detail(error)}). "
+            "Resume only from checkpoints you trust; to use this one, load it yourself with "
+            "weights_only=False in a trusted environment and re-save its tensors."
+        ) from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile) as error:
+        raise _corrupt(path, str(error)) from error
+
+
+def _check_format(path: Path) -> bool:
+    """Refuse a file that is in neither of torch.save's formats, before unpickling anything;
+    whether it is in the zip one."""
     with path.open("rb") as file:
         head = file.read(len(_ZIP_MAGIC))
     if head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO):
-        return
+        return head.startswith(_ZIP_MAGIC)
     found = "it is empty" if not head else f"it starts with {head!r}"
-    raise CheckpointLoadError(
+    raise CorruptCheckpoint(
         f"'{path}' is not a PyTorch checkpoint ({found}; torch.save writes a zip archive). "
         "Check that ckpt_path names a .ckpt file written by training, e.g. "
         "<run dir>/checkpoints/last.ckpt."
     )
 
 
-def _corrupt(path: Path, detail: str) -> CheckpointLoadError:
-    return CheckpointLoadError(
+def _corrupt(path: Path, detail: str) -> CorruptCheckpoint:
+    return CorruptCheckpoint(
         f"checkpoint '{path}' is truncated or corrupt ({detail}); resume from another "
         "checkpoint (ckpt_path=<file>) or start afresh (ckpt_path=null)"
     )

@@ -20,8 +20,11 @@ from typing import Any
 
 import yaml
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from src.cluster.process_layout import requested_devices
 from src.utils.config_validation import ConfigError
 from src.utils.run_identity import RUN_RECORD, RUNS_FOLDER, read_run_record
 
@@ -55,10 +58,16 @@ def resume_command_line(argv: list[str], config_dir: Path, config_name: str) -> 
             f"resume={value} is run {run_dir}, but RUN_DIR={pinned} pins another directory; "
             "unset RUN_DIR or drop resume="
         )
-    os.environ["RUN_DIR"] = str(run_dir)
     saved = [o for o in _saved_overrides(run_dir) if _key(o) not in (RESUME_KEY, "ckpt_path")]
     given = [o for o in argv if _key(o) not in (RESUME_KEY, "ckpt_path")]
-    return [*_merge(saved, given), f"{RESUME_KEY}={run_dir}", "ckpt_path=last"]
+    checkpoint = _override_value(argv, "ckpt_path") or "last"  # a file given is taken
+    merged = _merge(saved, given)
+    # refused here, before Hydra writes its files and log into the run directory
+    cfg = _compose(merged, config_dir, config_name, f"resume={value}")
+    check_resume_config(cfg, run_dir)
+    check_same_processes(cfg, run_dir)
+    os.environ["RUN_DIR"] = str(run_dir)
+    return [*merged, f"{RESUME_KEY}={run_dir}", f"ckpt_path={checkpoint}"]
 
 
 def find_run(value: str, task_dir: Path) -> Path:
@@ -81,7 +90,7 @@ def find_run(value: str, task_dir: Path) -> Path:
     if not has_checkpoint(run_dir):
         raise ConfigError(
             f"resume={value}: run {run_dir} has no checkpoint to resume from "
-            "(checkpoints/last.ckpt); start it again without resume="
+            "(checkpoints/*.ckpt); start it again without resume="
         )
     return run_dir
 
@@ -97,8 +106,21 @@ def recorded_runs(task_dir: Path) -> list[Path]:
     return [path.parent for path in sorted(records, key=started)]
 
 
+def checkpoints_newest_first(run_dir: str | Path) -> list[Path]:
+    """What a run directory can resume from, newest first: ``checkpoints/last.ckpt``, the best
+    checkpoints beside it (``epoch_*.ckpt``: an epoch's end, a fallback when ``last.ckpt`` is
+    damaged) and the ``hpc_ckpt_*.ckpt`` of SLURM requeues made before stop signals wrote
+    ``last.ckpt``."""
+    run_dir = Path(run_dir)
+    found = [
+        *(run_dir / "checkpoints").glob("*.ckpt"),
+        *run_dir.glob("hpc_ckpt_*.ckpt"),
+    ]
+    return sorted(found, key=lambda path: path.stat().st_mtime, reverse=True)
+
+
 def has_checkpoint(run_dir: Path) -> bool:
-    return (run_dir / "checkpoints" / "last.ckpt").is_file() or any(run_dir.glob("hpc_ckpt_*.ckpt"))
+    return bool(checkpoints_newest_first(run_dir))
 
 
 def check_resume_config(cfg: DictConfig, run_dir: str | Path) -> None:
@@ -107,7 +129,15 @@ def check_resume_config(cfg: DictConfig, run_dir: str | Path) -> None:
     if not saved_path.is_file():
         return
     saved = _flatten(yaml.safe_load(saved_path.read_text()) or {})
-    current = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    sections = {key: cfg[key] for key in TRAINING_SECTIONS}  # resolved where read
+    current = _flatten(
+        {
+            key: OmegaConf.to_container(value, resolve=True)
+            if OmegaConf.is_config(value)
+            else value
+            for key, value in sections.items()
+        }
+    )
     changed = [
         f"{key}: {saved.get(key, '<unset>')!r} -> {current.get(key, '<unset>')!r}"
         for key in sorted(set(saved) | set(current))
@@ -122,6 +152,33 @@ def check_resume_config(cfg: DictConfig, run_dir: str | Path) -> None:
             "a new run for other settings. Overrides that extend a run (trainer.max_epochs, "
             "callbacks, loggers, data.num_workers) are taken."
         )
+
+
+def check_same_processes(cfg: DictConfig, run_dir: str | Path) -> None:
+    """Refuse to resume on another number of processes than the run was trained on: each
+    process's slice of an epoch and the LR schedule's steps follow from it, so the interrupted
+    epoch would repeat or skip samples and the schedule would be re-planned. (Where the count is
+    left to the machine, ``trainer.devices=auto``, the checkpoint's loader state checks it.)"""
+    saved_path = Path(run_dir) / SAVED_CONFIG
+    if not saved_path.is_file():
+        return
+    saved = (yaml.safe_load(saved_path.read_text()) or {}).get("trainer", {})
+    trained_on, resumed_on = processes(saved), processes(cfg.trainer)
+    if trained_on and resumed_on and trained_on != resumed_on:
+        raise ConfigError(
+            f"run {run_dir} was trained on {trained_on} processes (trainer.devices="
+            f"{saved.get('devices')}, trainer.num_nodes={saved.get('num_nodes', 1)}); resuming "
+            f"it on {resumed_on} would repeat or skip samples of the interrupted epoch and change "
+            "the steps of its LR schedule. Resume it with the same trainer.devices and "
+            "trainer.num_nodes (the same trainer= preset), or start a new run from its weights "
+            "(model.pretrained=<checkpoint>)."
+        )
+
+
+def processes(trainer: Any) -> int | None:
+    """How many training processes a trainer config asks for; None where the machine decides."""
+    devices = requested_devices(trainer.get("devices", 1))
+    return devices * int(trainer.get("num_nodes", 1) or 1) if devices else None
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -165,6 +222,19 @@ def _saved_overrides(run_dir: Path) -> list[str]:
             "overrides plus ckpt_path=last"
         )
     return list(yaml.safe_load(path.read_text()) or [])
+
+
+def _compose(overrides: list[str], config_dir: Path, config_name: str, asked: str) -> DictConfig:
+    """The config that ``overrides`` compose (without Hydra's own node)."""
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            return compose(
+                config_name, overrides=[o for o in overrides if not o.startswith("hydra")]
+            )
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ConfigError(
+            f"{asked}: the run's overrides with the new ones do not compose: {error}"
+        ) from None
 
 
 def _compose_settings(argv: list[str], config_dir: Path, config_name: str) -> dict[str, str]:

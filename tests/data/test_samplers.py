@@ -80,14 +80,14 @@ def test_resumed_loader_continues_where_the_checkpoint_was_taken(num_workers: in
     iterator = iter(interrupted)
     seen = [next(iterator) for _ in range(3)]  # workers have fetched further ahead than this
     state = interrupted.state_dict()
-    assert state == {"epoch": 1, "batches": 3}
+    assert state == {"epoch": 1, "batches": 3, "processes": 1}
 
     resumed = _loader(40, batch_size=4, num_workers=num_workers)
     resumed.load_state_dict(state)
     resumed.sampler.set_epoch(1)  # what Lightning does before the epoch starts
     rest = list(resumed)
     assert _indices(seen) + _indices(rest) == expected
-    assert resumed.state_dict() == {"epoch": 1, "batches": 10}
+    assert resumed.state_dict() == {"epoch": 1, "batches": 10, "processes": 1}
 
 
 def test_resume_state_of_a_finished_epoch_does_not_touch_the_next() -> None:

@@ -1,14 +1,51 @@
-"""What a resumed run must share with the same run never interrupted: every logged row, the
-weights, the optimiser's state and the LR schedule."""
+"""Runs stopped at a known step, and what a resumed run must share with the same run never
+interrupted: every logged row, the weights, the optimiser's state and the LR schedule."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+
+from tests.helpers import REPO_ROOT, command, environment
+from tests.training.stall_at_step import STALLED
+
+
+def start_stalled(
+    step: int, overrides: list[str], run_dir: Path | None
+) -> tuple[subprocess.Popen, list[str]]:
+    """``src/train.py`` with ``overrides`` (which add tests.training.stall_at_step's callback),
+    started and read until it stalls before step ``step + 1``; the process and its output so
+    far (the rest is still in ``process.stdout``)."""
+    process = subprocess.Popen(
+        command("src/train.py", [*overrides, f"+callbacks.stall.step={step}"]),
+        cwd=REPO_ROOT,
+        env=environment(run_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line)
+        if STALLED in line:
+            return process, lines
+    process.wait()
+    raise AssertionError("the run ended before it stalled:\n" + "".join(lines[-50:]))
+
+
+def file_hashes(run_dir: Path) -> dict[str, str]:
+    """Every file below ``run_dir`` by relative path, with a hash of its bytes."""
+    return {
+        str(path.relative_to(run_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(run_dir.rglob("*"))
+        if path.is_file()
+    }
 
 
 def rows(run_dir: Path) -> list[dict[str, str]]:

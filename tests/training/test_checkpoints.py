@@ -114,9 +114,9 @@ def test_last_is_the_newest_of_last_ckpt_and_slurm_requeue_checkpoints(tmp_path:
     assert resolve_ckpt_path("some/file.ckpt", str(tmp_path)) == "some/file.ckpt"
     last = tmp_path / "checkpoints" / "last.ckpt"
     last.parent.mkdir()
-    last.touch()
     hpc = tmp_path / "hpc_ckpt_1.ckpt"
-    hpc.touch()
+    for path in (last, hpc):
+        torch.save({"global_step": 1}, path)
     os.utime(last, (1_000, 1_000))
     assert resolve_ckpt_path("last", str(tmp_path)) == str(hpc)
     os.utime(last, (2**31, 2**31))

@@ -10,21 +10,20 @@ augmentation (with loader workers), mid-epoch loader position.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.helpers import REPO_ROOT, command, environment, run_entry_point, small_cls_run
+from tests.helpers import run_entry_point, small_cls_run
 from tests.training.resume_checks import (
     assert_same_history,
     assert_same_weights,
     last_checkpoint,
     rows,
+    start_stalled,
 )
-from tests.training.stall_at_step import STALLED
 
 pytestmark = pytest.mark.slow
 
@@ -54,25 +53,10 @@ def _overrides(data_root: Path) -> list[str]:
 
 def _kill_at(step: int, overrides: list[str], run_dir: Path | None) -> None:
     """Start the run, wait until it is about to take step ``step + 1``, SIGKILL it."""
-    process = subprocess.Popen(
-        command("src/train.py", [*overrides, f"+callbacks.stall.step={step}"]),
-        cwd=REPO_ROOT,
-        env=environment(run_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    try:
-        for line in process.stdout:
-            lines.append(line)
-            if STALLED in line:
-                break
-    finally:
-        process.kill()
-        process.wait()
-        process.stdout.close()
-    assert STALLED in lines[-1], "the run ended before the kill:\n" + "".join(lines[-50:])
+    process, _ = start_stalled(step, overrides, run_dir)
+    process.kill()
+    process.wait()
+    process.stdout.close()
 
 
 def _assert_same_final_state(expected_dir: Path, actual_dir: Path) -> None:
@@ -111,7 +95,9 @@ def test_sigkill_mid_epoch_then_ckpt_path_last_in_the_pinned_dir_matches(
     _kill_at(KILL_BEFORE, overrides, resumed_dir)
     killed = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert killed["global_step"] == 6 and killed["epoch"] == 1  # mid-epoch checkpoint
-    assert killed["ImageNetDataModule"] == {"train_loader": {"epoch": 1, "batches": 1}}
+    assert killed["ImageNetDataModule"] == {
+        "train_loader": {"epoch": 1, "batches": 1, "processes": 1}
+    }
     resumed = [*overrides, f"+callbacks.stall.step={NEVER}"]
     output = run_entry_point("src/train.py", resumed, resumed_dir).output
     assert "Resuming from" in output

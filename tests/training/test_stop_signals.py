@@ -10,7 +10,6 @@ process, whose ranks are its spawned children).
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,9 +17,8 @@ import pytest
 import torch
 
 from src.cluster.stop_signals import exit_code
-from tests.helpers import REPO_ROOT, command, environment, run_entry_point, small_cls_run
-from tests.training.resume_checks import assert_same_history, assert_same_weights
-from tests.training.stall_at_step import STALLED
+from tests.helpers import run_entry_point, small_cls_run
+from tests.training.resume_checks import assert_same_history, assert_same_weights, start_stalled
 
 pytestmark = pytest.mark.slow
 
@@ -70,19 +68,7 @@ def _alive(pid: int) -> bool:
 def _stop_at(step: int, signum: int, overrides: list[str], run_dir: Path) -> tuple[int, str]:
     """Start the run, wait until it is stalled before step ``step + 1``, send ``signum`` to its
     main process; return its exit code and output once it and every child it had are gone."""
-    process = subprocess.Popen(
-        command("src/train.py", [*overrides, f"+callbacks.stall.step={step}"]),
-        cwd=REPO_ROOT,
-        env=environment(run_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    for line in process.stdout:
-        lines.append(line)
-        if STALLED in line:
-            break
+    process, lines = start_stalled(step, overrides, run_dir)
     children = _children(process.pid)
     process.send_signal(signum)
     lines.extend(process.stdout)
