@@ -16,11 +16,14 @@ if __package__:  # python -m src.train: the root is on sys.path already
 else:  # python src/train.py: only this folder is, so the root goes on sys.path before `src`
     from project_root import PROJECT_ROOT
 from src.pipeline import train
+from src.utils.command_line import check_command_line
 from src.utils.config_validation import ConfigError
+from src.utils.error_report import report_errors
 from src.utils.resume import resume_command_line
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train.yaml")
+@report_errors
 def main(cfg: DictConfig) -> float | None:
     return train(cfg)
 
@@ -28,6 +31,7 @@ def main(cfg: DictConfig) -> float | None:
 if __name__ == "__main__":
     try:  # resume=<run> becomes that run's directory, saved overrides and ckpt_path=last
         sys.argv[1:] = resume_command_line(sys.argv[1:], PROJECT_ROOT / "configs", "train")
+        check_command_line(sys.argv[1:], PROJECT_ROOT / "configs", "train")
     except ConfigError as error:
         sys.exit(f"error: {error}")
     main()

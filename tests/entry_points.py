@@ -24,7 +24,8 @@ SERVER_SCRIPT = Path(__file__).resolve().with_name("entry_point_server.py")
 # Variables that the preloaded modules read only once a run starts, so a forked child may
 # differ from the server in them: exact names, or prefixes ending in "_". PROJECT_ROOT and
 # Lightning's PL_* are set in the test process by tests that compose configs or seed, and
-# pytest's PYTEST_CURRENT_TEST names each test. W&B's other variables are not among them: an
+# pytest's PYTEST_CURRENT_TEST names each test; Hydra reads HYDRA_FULL_ERROR when an error
+# reaches it. W&B's other variables are not among them: an
 # agent's run (WANDB_SWEEP_ID, WANDB_SWEEP_PARAM_PATH) forked from the server lost its sweep
 # parameters from the W&B config.
 READ_AT_RUN_TIME = (
@@ -32,6 +33,7 @@ READ_AT_RUN_TIME = (
     "RESNEST_WEIGHTS_DIR",
     "PROJECT_ROOT",
     "WANDB_MODE",
+    "HYDRA_FULL_ERROR",
     "PL_",
     "PYTEST_",
 )

@@ -71,12 +71,36 @@ def _check_nodes(path: str, values: Any) -> None:
         _check_nodes(f"{path}.{key}", value)
 
 
+def accepted_keys(values: dict[str, Any]) -> list[str]:
+    """The keys a config node may hold: the parameters of its ``_target_``, or the keys it has
+    when it has no target or the target takes ``**kwargs``."""
+    keys = [key for key in values if not key.startswith("_")]
+    if "_target_" not in values:
+        return keys
+    parameters = _signature(hydra.utils.get_object(values["_target_"])).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return keys
+    return [name for name in parameters if name != "self"]
+
+
+def unknown_key_error(path: str, key: str, allowed: list[str]) -> ConfigError:
+    """``path.key`` (``key`` at the top when ``path`` is empty) is not among ``allowed``: the
+    error, with the closest allowed key."""
+    prefix = f"{path}." if path else ""
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f" Did you mean {prefix}{close[0]}?" if close else ""
+    return ConfigError(
+        f"{prefix}{key} is not a known key.{hint} Allowed keys: {', '.join(sorted(allowed))}."
+    )
+
+
 def _check_target(path: str, values: dict[str, Any]) -> None:
-    target = hydra.utils.get_object(values["_target_"])
-    parameters = _signature(target).parameters
+    parameters = _signature(hydra.utils.get_object(values["_target_"])).parameters
     keys = {key for key in values if not key.startswith("_")}
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        _check_keys(path, keys, [name for name in parameters if name != "self"])
+    allowed = accepted_keys(values)
+    unknown = sorted(keys - set(allowed))
+    if unknown:
+        raise unknown_key_error(path, unknown[0], allowed)
     where = f"by {values['_target_']}"
     for key in sorted(keys & set(parameters)):
         expected = parameters[key].annotation
@@ -116,15 +140,6 @@ def _check_value(path: str, value: Any, expected: Any, where: str) -> None:
     for bound in annotated_bounds(expected):
         if value is not None and not bound(value):
             raise ConfigError(f"{path}={value!r} is out of range: must be {bound} ({where}).")
-
-
-def _check_keys(path: str, keys: set[str], allowed: list[str] | tuple[str, ...]) -> None:
-    for key in sorted(keys - set(allowed)):
-        close = difflib.get_close_matches(key, allowed, n=1)
-        hint = f" Did you mean {path}.{close[0]}?" if close else ""
-        raise ConfigError(
-            f"{path}.{key} is not a known key.{hint} Allowed keys: {', '.join(sorted(allowed))}."
-        )
 
 
 def _accepts(expected: Any, value: Any) -> bool:
