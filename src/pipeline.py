@@ -9,7 +9,6 @@ from typing import Any
 
 import hydra
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from src.cluster.process_layout import submitit_trainer_kwargs
@@ -20,9 +19,10 @@ from src.cluster.stop_signals import (
     stop_signals_recorded,
 )
 from src.utils.config_validation import check_devices, validate_config
+from src.utils.final_validation import LAST_EPOCH, validate_best_checkpoint
 from src.utils.git import git_commit
 from src.utils.instantiate import instantiate_group
-from src.utils.report import print_metrics
+from src.utils.report import print_metrics, print_sources
 from src.utils.resume import RESUME_KEY, check_resume_config
 from src.utils.run_config import hydra_choices, print_config_tree, save_run_config
 from src.utils.run_identity import record_start, register_resolvers
@@ -125,12 +125,12 @@ def train(cfg: DictConfig) -> float | None:
     if cfg.get("train", True):
         fit(trainer, model, datamodule, checkpoint)
     metrics = scalar_metrics(trainer.callback_metrics)
+    sources = {LAST_EPOCH: dict(metrics)}
     if cfg.get("test", False) and not trainer.fast_dev_run:
-        checkpoint = trainer.checkpoint_callback
-        best = checkpoint.best_model_path if isinstance(checkpoint, ModelCheckpoint) else ""
-        results = trainer.validate(model, datamodule, ckpt_path=best or None, verbose=False)
-        metrics.update(scalar_metrics(results[0]) if results else {})
-    print_metrics(metrics, title=f"{cfg.task_name}: final metrics")
+        label, results = validate_best_checkpoint(trainer, model, datamodule)
+        sources[label] = scalar_metrics(results)
+        metrics.update(sources[label])
+    print_sources(sources, title=f"{cfg.task_name}: final metrics")
     return metrics.get(cfg.get("optimized_metric"))
 
 

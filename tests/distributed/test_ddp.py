@@ -107,6 +107,11 @@ def test_a_ddp_run_with_the_final_validation_logs_every_column(one_step: dict[st
     # limit_val_batches=1: one batch of 4 on each of the 2 processes, in both validations
     assert float(fit_validation["val/samples"]) == float(final_validation["val/samples"]) == 8.0
     assert final_validation["val/acc1"] == fit_validation["val/acc1"]  # the same checkpoint
+    # logged at that checkpoint's epoch and step, not at the launching process's step 0
+    (best,) = (one_step["ddp"] / "checkpoints").glob("epoch_*.ckpt")
+    checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+    assert int(final_validation["step"]) == checkpoint["global_step"] == 1
+    assert int(final_validation["epoch"]) == checkpoint["epoch"]
 
 
 def test_a_ddp_run_makes_one_offline_wandb_run(one_step: dict[str, Path]) -> None:

@@ -1,4 +1,4 @@
-"""The per-class IoU and summary console tables."""
+"""The console tables: per-class IoU, the mIoU summary, and a run's final metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import torch
 from rich.console import Console
 
 from src.metrics.report import format_iou_table, format_summary_table
+from src.utils.report import sources_table
 from src.utils.table import Table
 
 
@@ -48,3 +49,20 @@ def test_named_text_columns_align_left_in_markdown_and_a_section_draws_a_rule() 
     lines = console.export_text().splitlines()
     assert [i for i, line in enumerate(lines) if line.startswith("├")] == [5]
     assert "wall" in lines[4] and "sky" in lines[6]
+
+
+def test_final_metrics_head_each_column_with_where_its_figures_come_from() -> None:
+    best = "best checkpoint (epoch 1, step 19)"
+    table = sources_table(
+        {
+            "last epoch": {"train/loss_epoch": 0.5, "val/acc1": 0.75},
+            best: {"val/acc1": 0.875, "val/skipped": 2.0, "val/samples": 94.0},
+            "unused": {},
+        },
+        title="train: final metrics",
+    )
+    assert table.columns == ["metric", "last epoch", best]  # a source without figures: no column
+    assert table.rows[0] == ["train/loss_epoch", "0.5000", "—"]
+    assert ["val/acc1", "0.7500", "0.8750"] in table.rows
+    (note,) = table.notes  # the skipped images of the column they were skipped from
+    assert note.startswith(f"{best}: val/* cover 94 images: 2 unreadable images were skipped")
