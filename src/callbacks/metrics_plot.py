@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import matplotlib
@@ -13,10 +13,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 from lightning import Callback, LightningModule, Trainer  # noqa: E402
 from lightning.pytorch.trainer.states import TrainerFn  # noqa: E402
 from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+# Names of figures that count images (``val/samples``, ``val/skipped``), not rates
+COUNT_SUFFIXES = ("/samples", "/skipped")
+PANELS = ("losses", "rates", "counts (images)")  # left to right
 
 
 class MetricsPlot(Callback):
-    """Collects epoch-level losses and ``val/*`` metrics and plots them, one panel per kind.
+    """Collects epoch-level losses and ``val/*`` metrics and plots them, one panel per kind
+    (:func:`draw`).
 
     A training epoch's figures (``*loss_epoch``) are computed after its validation, so they are
     taken at the start of the next epoch (and at the end of fit for the last one), each under
@@ -54,21 +60,41 @@ class MetricsPlot(Callback):
         self._record(trainer, trainer.current_epoch - 1, _is_epoch_loss)  # the last epoch's
         if not self.history:
             return
-        losses = {k: v for k, v in self.history.items() if "loss" in k}
-        scores = {k: v for k, v in self.history.items() if "loss" not in k}
-        panels = [group for group in (losses, scores) if group]
-        figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
-        for axis, group in zip(axes[0], panels, strict=True):
-            for name, points in sorted(group.items()):
-                epochs, values = zip(*points, strict=True)
-                axis.plot(epochs, values, marker="o", label=name)
-            axis.set_xlabel("epoch")
-            axis.grid(alpha=0.3)
-            axis.legend()
-        figure.tight_layout()
+        figure = draw(self.history)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(self.path, dpi=100)
         plt.close(figure)
+
+
+def draw(history: Mapping[str, list[tuple[int, float]]]) -> Figure:
+    """One panel per kind of figure, each on its own scale: losses, rates (accuracies, IoUs,
+    in [0, 1]) and counts (images per validation, in the hundreds or more)."""
+    panels = {title: group for title, group in _panels(history).items() if group}
+    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for axis, (title, group) in zip(axes[0], panels.items(), strict=True):
+        for name, points in sorted(group.items()):
+            epochs, values = zip(*points, strict=True)
+            axis.plot(epochs, values, marker="o", label=name)
+        axis.set_title(title)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def _panels(history: Mapping[str, list[tuple[int, float]]]) -> dict[str, dict[str, list]]:
+    """``history`` split into losses, rates and counts, under their panels' titles."""
+    panels: dict[str, dict[str, list]] = {title: {} for title in PANELS}
+    for name, points in history.items():
+        panels[_panel_of(name)][name] = points
+    return panels
+
+
+def _panel_of(name: str) -> str:
+    if "loss" in name:
+        return "losses"
+    return "counts (images)" if name.endswith(COUNT_SUFFIXES) else "rates"
 
 
 def _is_epoch_loss(name: str) -> bool:
