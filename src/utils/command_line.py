@@ -31,7 +31,8 @@ _NOT_A_RUN = ("help", "hydra_help", "cfg", "info", "shell_completion", "experime
 
 def check_command_line(argv: list[str], config_dir: Path, config_name: str) -> None:
     """Raise :class:`ConfigError` for an override of an unknown key, with the closest allowed
-    one, and for a run directory that cannot be created, naming ``paths.log_dir``.
+    one, and for a run directory that cannot be created, naming the setting that puts it there
+    (``paths.log_dir``, ``RUN_DIR``, ``hydra.run.dir``).
 
     ``argv`` is the command line without the program, as Hydra will parse it; a command line
     that asks Hydra for something other than a run, or for another config, is not checked.
