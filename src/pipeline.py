@@ -12,18 +12,20 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from src.cluster.process_layout import submitit_trainer_kwargs
+from src.cluster.run_lock import claim_run_dir
 from src.cluster.stop_signals import (
     RunStopped,
     exit_code,
     stop_requested,
     stop_signals_recorded,
 )
+from src.utils.checkpoint_io import CorruptCheckpoint, read_checkpoint
 from src.utils.config_validation import check_devices, validate_config
 from src.utils.final_validation import LAST_EPOCH, validate_best_checkpoint
 from src.utils.git import git_commit
 from src.utils.instantiate import instantiate_group
 from src.utils.report import print_metrics, print_sources
-from src.utils.resume import RESUME_KEY, check_resume_config
+from src.utils.resume import RESUME_KEY, check_resume_config, checkpoints_newest_first
 from src.utils.run_config import hydra_choices, print_config_tree, save_run_config
 from src.utils.run_identity import record_start, register_resolvers
 from src.utils.weights_report import check_something_to_evaluate, print_released_weights_report
@@ -42,6 +44,7 @@ def prepare(cfg: DictConfig, resume_from: str | None = None) -> None:
         validate_config(cfg)
         check_devices(cfg)
     output_dir = Path(cfg.paths.output_dir)
+    claim_run_dir(output_dir)
     if resume_from and Path(resume_from).resolve().is_relative_to(output_dir.resolve()):
         check_resume_config(cfg, output_dir)
     if cfg.extras.get("print_config", True):
@@ -88,25 +91,42 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: str) -> str | None:
-    """``last`` means the newest of this run directory's ``checkpoints/last.ckpt`` and the
-    ``hpc_ckpt_*.ckpt`` that Lightning writes there when SLURM signals a preemption (a fresh
-    start if there is none), so a requeued job with a pinned run dir resumes without editing
-    its command."""
+    """``last`` means the newest readable checkpoint of this run directory
+    (:func:`checkpoints_newest_first`: ``checkpoints/last.ckpt`` unless it is damaged; a fresh
+    start if there is none), so a requeued job with a pinned run dir resumes without editing its
+    command. A damaged newer file is named in a warning, with the one resumed from instead."""
     if ckpt_path != "last":
         return ckpt_path
     run_dir = Path(output_dir)
-    candidates = [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")]
-    existing = [path for path in candidates if path.is_file()]
-    if not existing:
+    candidates = checkpoints_newest_first(run_dir)
+    if not candidates:
         log.warning(
             "ckpt_path=last: no checkpoint in %s yet, starting from scratch. To continue an "
             "earlier run, name it: resume=<run dir | run id | latest>",
             run_dir,
         )
         return None
-    newest = max(existing, key=lambda path: path.stat().st_mtime)
-    log.info("Resuming from %s", newest)
-    return str(newest)
+    damaged: list[str] = []
+    for path in candidates:
+        try:
+            step = read_checkpoint(path, mmap=True).get("global_step")
+        except CorruptCheckpoint as error:
+            damaged.append(str(error))
+            continue
+        if damaged:
+            log.warning(
+                "%s; resuming from %s instead (step %s), the newest readable checkpoint: the "
+                "steps after it are trained again",
+                "; ".join(damaged),
+                path,
+                step,
+            )
+        log.info("Resuming from %s", path)
+        return str(path)
+    raise CorruptCheckpoint(
+        f"no readable checkpoint in {run_dir}: {'; '.join(damaged)}. Nothing to resume from: "
+        "start the run afresh in a new directory (leave out resume= / RUN_DIR)"
+    )
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:

@@ -15,6 +15,7 @@ if __package__:  # python -m src.train: the root is on sys.path already
     from src.project_root import PROJECT_ROOT
 else:  # python src/train.py: only this folder is, so the root goes on sys.path before `src`
     from project_root import PROJECT_ROOT
+from src.cluster.run_lock import claim_pinned_run_dir
 from src.pipeline import train
 from src.utils.command_line import check_command_line
 from src.utils.config_validation import ConfigError
@@ -32,6 +33,7 @@ if __name__ == "__main__":
     try:  # resume=<run> becomes that run's directory, saved overrides and ckpt_path=last
         sys.argv[1:] = resume_command_line(sys.argv[1:], PROJECT_ROOT / "configs", "train")
         check_command_line(sys.argv[1:], PROJECT_ROOT / "configs", "train")
+        claim_pinned_run_dir()  # one writer per run, from before Hydra writes into it
     except ConfigError as error:
         sys.exit(f"error: {error}")
     main()

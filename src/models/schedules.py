@@ -10,9 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import partial
+from typing import NamedTuple
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
+
+LR_PLAN_KEY = "lr_plan"  # in a checkpoint: the LRPlan the schedule was built for
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int, min_ratio: float = 0.0) -> float:
@@ -60,3 +63,22 @@ def poly_schedule(
 def step_scheduler(optimizer: Optimizer, multiplier: Multiplier) -> dict[str, object]:
     """A Lightning scheduler config that applies ``multiplier(step)`` every optimiser step."""
     return {"scheduler": LambdaLR(optimizer, multiplier), "interval": "step", "frequency": 1}
+
+
+class LRPlan(NamedTuple):
+    """The run length a schedule was built for: its optimiser steps and ``trainer.max_epochs``."""
+
+    total_steps: int
+    max_epochs: int | None
+
+
+def replanned_message(restored: LRPlan, plan: LRPlan, scheduler: LRScheduler, step: int) -> str:
+    """What a resume that changed the run's length does to the LR: the schedule is a function of
+    the step and the run's length, so the new length gives a new LR from the step reached."""
+    before = scheduler.get_last_lr()[0]  # restored from the checkpoint
+    after = scheduler.base_lrs[0] * scheduler.lr_lambdas[0](scheduler.last_epoch)
+    return (
+        f"LR schedule re-planned for {plan.max_epochs} epochs ({plan.total_steps} steps; the "
+        f"checkpoint's run planned {restored.max_epochs} epochs, {restored.total_steps} steps): "
+        f"LR {before:.3g} -> {after:.3g} at step {step}"
+    )

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import torch
 from lightning import LightningModule
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.optim import Optimizer
 
@@ -19,7 +20,14 @@ from src.models.checkpoint_fit import check_checkpoint_fits
 from src.models.compiled import CheckedCompile
 from src.models.folding import fold_batchnorm
 from src.models.optim import decay_groups, global_batch, scaled_lr, steps_per_epoch
-from src.models.schedules import LRSchedule, Multiplier, step_scheduler
+from src.models.schedules import (
+    LR_PLAN_KEY,
+    LRPlan,
+    LRSchedule,
+    Multiplier,
+    replanned_message,
+    step_scheduler,
+)
 from src.models.steps import TRAIN_TALLY_KEY, EpochTally
 from src.utils.config_types import Supplies
 
@@ -76,6 +84,9 @@ class TaskModule(LightningModule, ABC):
         self.compiled_network: CheckedCompile | None = None
         # model.fold_batchnorm=true: the frozen-weights copy, built on the first inference batch
         self.folded_network: nn.Module | CheckedCompile | None = None
+        # the LR schedule's length: this fit's, and the one of the checkpoint resumed from
+        self.lr_plan: LRPlan | None = None
+        self.restored_lr_plan: LRPlan | None = None
 
     @property
     @abstractmethod
@@ -135,20 +146,34 @@ class TaskModule(LightningModule, ABC):
 
     def configure_optimizers(self) -> dict[str, Any]:
         trainer = self.trainer
+        total_steps = int(trainer.estimated_stepping_batches)
         optimizer, multiplier = self.optimization(
             global_batch(trainer, trainer.datamodule.batch_size),
-            int(trainer.estimated_stepping_batches),
+            total_steps,
             steps_per_epoch(trainer),
         )
+        self.lr_plan = LRPlan(total_steps, trainer.max_epochs)
         return {"optimizer": optimizer, "lr_scheduler": step_scheduler(optimizer, multiplier)}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[TRAIN_TALLY_KEY] = self.train_tally.global_state()
+        if self.lr_plan is not None:
+            checkpoint[LR_PLAN_KEY] = self.lr_plan._asdict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_checkpoint_fits(self, checkpoint)  # one summary instead of Lightning's key lists
         if TRAIN_TALLY_KEY in checkpoint:
             self.train_tally.restore(checkpoint[TRAIN_TALLY_KEY], self.global_rank)
+        if LR_PLAN_KEY in checkpoint:
+            self.restored_lr_plan = LRPlan(**checkpoint[LR_PLAN_KEY])
+
+    def on_train_start(self) -> None:
+        """A resume that changes the run's length (``trainer.max_epochs``) re-plans the LR
+        schedule over the new length, from the step reached: said once, with the jump."""
+        restored, plan = self.restored_lr_plan, self.lr_plan
+        if restored is None or plan is None or restored.total_steps == plan.total_steps:
+            return
+        rank_zero_warn(replanned_message(restored, plan, self.lr_schedulers(), self.global_step))
 
     def on_train_batch_start(self, batch: dict[str, Any], batch_idx: int) -> None:
         self.train_tally.start_batch(batch_idx)
