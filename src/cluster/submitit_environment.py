@@ -93,15 +93,15 @@ class SubmititEnvironment(ClusterEnvironment):
 
 
 class SubmititSlurmEnvironment(SubmititEnvironment, SLURMEnvironment):
-    """The same ranks under the SLURM executor, plus Lightning's auto-requeue.
+    """The same ranks under the SLURM executor, plus requeue at SLURM's pre-timeout signal.
 
-    Lightning installs its requeue handler only for a ``SLURMEnvironment``: on SIGUSR1 (which
-    the ``submitit_slurm`` preset asks SLURM to send ``signal_delay_s`` before the time limit)
-    every rank writes ``hpc_ckpt_<n>.ckpt`` into the run directory and rank 0 requeues the job.
-    The requeued job runs the same pickled Hydra job, so it finds the same run directory, and
-    ``ckpt_path=last`` resumes from the newest checkpoint there. (``SubmititEnvironment``'s
-    ``super().__init__()`` reaches ``SLURMEnvironment``'s, whose defaults are auto-requeue on
-    SIGUSR1.)
+    A ``SLURMEnvironment`` (with its default ``auto_requeue``) is what asks for the requeue: on
+    SIGUSR1 (which the ``submitit_slurm`` preset asks SLURM to send ``signal_delay_s`` before
+    the time limit) every rank finishes its step, ``last.ckpt`` of it is written into the run
+    directory and rank 0 requeues the job (src/callbacks/last_checkpoint.py). The requeued job
+    runs the same pickled Hydra job, so it finds the same run directory, and ``ckpt_path=last``
+    resumes from the newest checkpoint there. (``SubmititEnvironment``'s ``super().__init__()``
+    reaches ``SLURMEnvironment``'s.)
     """
 
 
