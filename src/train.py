@@ -33,7 +33,7 @@ if __name__ == "__main__":
     try:  # resume=<run> becomes that run's directory, saved overrides and ckpt_path=last
         sys.argv[1:] = resume_command_line(sys.argv[1:], PROJECT_ROOT / "configs", "train")
         check_command_line(sys.argv[1:], PROJECT_ROOT / "configs", "train")
-        claim_pinned_run_dir()  # one writer per run, from before Hydra writes into it
+        claim_pinned_run_dir(sys.argv[1:])  # one writer per run, from before Hydra writes into it
     except ConfigError as error:
         sys.exit(f"error: {error}")
     main()

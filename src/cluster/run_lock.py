@@ -72,10 +72,13 @@ def claim_run_dir(run_dir: str | Path) -> None:
         atexit.register(_release_all)
 
 
-def claim_pinned_run_dir() -> None:
-    """Before Hydra writes into it: claim the run directory that ``RUN_DIR`` pins (a resume, a
-    requeued cluster job), so that a refused writer has changed nothing there."""
-    if os.environ.get("RUN_DIR"):
+def claim_pinned_run_dir(argv: list[str]) -> None:
+    """Before Hydra writes into it: claim the run directory that ``RUN_DIR`` pins for the
+    command line ``argv`` (a resume, a requeued cluster job), so that a refused writer has
+    changed nothing there. A multirun's jobs have directories of their own, claimed each by
+    its job."""
+    multirun = any(arg in ("-m", "--multirun") for arg in argv)
+    if os.environ.get("RUN_DIR") and not multirun:
         claim_run_dir(os.environ["RUN_DIR"])
 
 

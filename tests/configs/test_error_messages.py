@@ -5,7 +5,6 @@ traceback (``HYDRA_FULL_ERROR=1`` shows it), exit status 1."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -74,15 +73,6 @@ def test_a_log_dir_below_a_file_is_named_with_its_key(tmp_path: Path) -> None:
     assert message.startswith(f"paths.log_dir={log_dir} cannot be written")
     assert f"{tmp_path / 'file'} is a file, not a folder" in message
     assert message.endswith("Set paths.log_dir to a folder you can write to.")
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_read_only_log_dir_is_named_with_its_key(tmp_path: Path) -> None:
-    read_only = tmp_path / "read_only"
-    read_only.mkdir(mode=0o555)
-    message = command_line_error([f"paths.log_dir={read_only / 'logs'}"])
-    assert message.startswith(f"paths.log_dir={read_only / 'logs'} cannot be written")
-    assert f"{read_only} is not writable" in message
 
 
 def test_a_pinned_run_dir_that_cannot_be_created_is_named_as_run_dir(

@@ -15,6 +15,7 @@ from src.data.samplers import (
     SampleKey,
     ShuffleShardSampler,
 )
+from src.utils.config_validation import ConfigError
 from tests.data.builders import make_image_folder
 
 
@@ -95,6 +96,16 @@ def test_resume_state_of_a_finished_epoch_does_not_touch_the_next() -> None:
     loader.load_state_dict({"epoch": 0, "batches": 10})
     loader.sampler.set_epoch(1)
     assert len(list(loader)) == 10
+
+
+def test_a_loader_state_from_another_process_count_is_refused() -> None:
+    """The backstop where the process count is only known at run time (devices=auto, a
+    scheduler's tasks): a checkpoint of 2 processes does not resume on 1."""
+    loader = _loader(40, batch_size=4)
+    with pytest.raises(
+        ConfigError, match="written by a run on 2 processes and this resume runs on 1"
+    ):
+        loader.load_state_dict({"epoch": 1, "batches": 3, "processes": 2})
 
 
 @pytest.mark.parametrize(("size", "world_size"), [(21, 2), (5, 3), (8, 2)])
