@@ -36,7 +36,7 @@ class ClassificationModule(TaskModule):
         lr_reference_batch: int = REFERENCE_BATCH,
         weight_decay: float = 1e-4,
         decay_norm_and_bias: bool = False,
-        label_smoothing: float = 0.0,
+        label_smoothing: float = 0.1,
         mixup_alpha: float = 0.0,
         cutmix_alpha: float = 0.0,
         mix_switch_prob: float = 0.5,

@@ -72,6 +72,8 @@ class InferenceConfig:
         if self.combine not in COMBINES:
             raise ValueError(f"combine={self.combine!r} is not one of {list(COMBINES)}.")
         self.scales = tuple(float(scale) for scale in self.scales)
+        self.mean = tuple(float(value) for value in self.mean)
+        self.std = tuple(float(value) for value in self.std)
         if not self.scales or min(self.scales) <= 0:
             raise ValueError(
                 f"scales={list(self.scales)} must be a non-empty list of positive factors, "
