@@ -32,6 +32,7 @@ from src.data.image_io import CorruptSampleError, is_image_file, read_rgb
 from src.models.inference import InferenceConfig, segment
 from src.models.segmentation_module import SegmentationModule
 from src.pipeline import build_model
+from src.utils.checkpoint_io import read_checkpoint
 from src.visualization import colorize, overlay
 
 log = logging.getLogger("predict")
@@ -48,8 +49,7 @@ def load_model(checkpoint: Path, config_path: Path | None) -> tuple[Segmentation
     model = build_model(cfg, restoring=True)  # the checkpoint's weights, not ImageNet's
     if not isinstance(model, SegmentationModule):
         raise ValueError(f"{checkpoint} is not a segmentation run (model: {cfg.model._target_}).")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["state_dict"])
+    model.load_state_dict(read_checkpoint(checkpoint)["state_dict"])
     return model.eval(), cfg
 
 
