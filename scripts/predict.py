@@ -31,26 +31,18 @@ from src.data.corrupt import ON_CORRUPT_CHOICES
 from src.data.image_io import CorruptSampleError, is_image_file, read_rgb
 from src.models.inference import InferenceConfig, segment
 from src.models.segmentation_module import SegmentationModule
-from src.pipeline import build_model
-from src.utils.checkpoint_io import read_checkpoint
+from src.pipeline import load_trained
 from src.visualization import colorize, overlay
 
 log = logging.getLogger("predict")
 
 
 def load_model(checkpoint: Path, config_path: Path | None) -> tuple[SegmentationModule, DictConfig]:
-    """The run's model with the checkpoint's weights (read with ``weights_only=True``)."""
-    config_path = config_path or checkpoint.parent.parent / "config_resolved.yaml"
-    if not config_path.is_file():
-        raise FileNotFoundError(
-            f"no run config at {config_path}; pass --config <run dir>/config_resolved.yaml"
-        )
-    cfg = OmegaConf.load(config_path)
-    model = build_model(cfg, restoring=True)  # the checkpoint's weights, not ImageNet's
+    """The run's segmentation model with the checkpoint's weights."""
+    model, cfg = load_trained(checkpoint, config_path)
     if not isinstance(model, SegmentationModule):
         raise ValueError(f"{checkpoint} is not a segmentation run (model: {cfg.model._target_}).")
-    model.load_state_dict(read_checkpoint(checkpoint)["state_dict"])
-    return model.eval(), cfg
+    return model, cfg
 
 
 def inference_config(cfg: DictConfig, args: argparse.Namespace) -> InferenceConfig:

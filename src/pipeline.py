@@ -71,6 +71,23 @@ def build_model(cfg: DictConfig, restoring: bool) -> L.LightningModule:
     return hydra.utils.instantiate(model_cfg)
 
 
+def load_trained(
+    checkpoint: Path, config_path: Path | None = None
+) -> tuple[L.LightningModule, DictConfig]:
+    """A run's model in eval mode with a checkpoint's weights, rebuilt from the run's own
+    ``config_resolved.yaml`` (next to ``checkpoints/`` unless ``config_path`` names it), so it
+    is the architecture, class count and settings the run trained."""
+    config_path = config_path or checkpoint.parent.parent / "config_resolved.yaml"
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"no run config at {config_path}; pass --config <run dir>/config_resolved.yaml"
+        )
+    cfg = OmegaConf.load(config_path)
+    model = build_model(cfg, restoring=True)  # the checkpoint's weights, not ImageNet's
+    model.load_state_dict(read_checkpoint(checkpoint)["state_dict"])
+    return model.eval(), cfg
+
+
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))

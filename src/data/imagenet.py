@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -264,6 +264,19 @@ def resolve_eval_protocol(
     return EvalProtocol(**chosen)
 
 
+def default_eval_protocol(interpolation: str) -> EvalProtocol:
+    """Without weights to follow: 224 / 0.875, resized with the training interpolation."""
+    return replace(DEFAULT_EVAL_PROTOCOL, interpolation=interpolation)
+
+
+def configured_eval_protocol(data: Mapping[str, Any]) -> EvalProtocol:
+    """The evaluation protocol that a ``data`` config asks for when no weights are followed
+    (what a run trained from scratch was validated with)."""
+    settings = {field: data.get(key) for field, key in EVAL_CONFIG_KEYS.items()}
+    default = default_eval_protocol(data.get("interpolation", DEFAULT_EVAL_PROTOCOL.interpolation))
+    return resolve_eval_protocol(settings, None, default=default)
+
+
 def _same(value: Any, own: Any) -> bool:
     if isinstance(own, float):
         return abs(float(value) - own) < 5e-4
@@ -360,8 +373,7 @@ class ImageNetDataModule(TrainValDataModule):
             "mean": self.mean,
             "std": self.std,
         }
-        # Without weights to follow: 224 / 0.875, resized with the training interpolation.
-        self._default_protocol = replace(DEFAULT_EVAL_PROTOCOL, interpolation=interpolation)
+        self._default_protocol = default_eval_protocol(interpolation)
         # Checked now, so a bad setting fails before any data is read.
         self.eval_protocol = resolve_eval_protocol(
             self._eval_settings, None, default=self._default_protocol

@@ -5,13 +5,19 @@ so that a test worker trains it once."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from scripts.bench.presets import PRESET_TARGETS
+from scripts.export import best_checkpoint
+from scripts.export import main as export_main
+from src.models.backbones import create_backbone
+from src.pipeline import load_trained
 from tests.helpers import QUIET, Run, last_logged, run_entry_point
+from tests.oracles.torchvision_placeholder import install as install_torchvision_placeholder
 
 pytestmark = pytest.mark.slow
 
@@ -45,3 +51,47 @@ def test_eval_prints_a_metrics_table_for_the_checkpoint(
         tmp_path / "eval",
     )
     assert "evaluation" in result.output and "val/acc1" in result.output
+
+
+def test_an_exported_run_loads_in_timm_and_back_in_the_project_with_the_runs_logits(
+    toy_cls_run: Run, tmp_path: Path
+) -> None:
+    """timm is the oracle: it builds the exported architecture from config.json and loads
+    model.safetensors; both it and the project give the run's own logits."""
+    install_torchvision_placeholder()
+    import timm
+
+    out = tmp_path / "exported"
+    export_main([str(toy_cls_run.run_dir), str(out)])
+    module, _ = load_trained(best_checkpoint(toy_cls_run.run_dir))
+    config = json.loads((out / "config.json").read_text())
+    images = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = module.backbone(images)
+        oracle = timm.create_model(
+            config["architecture"],
+            pretrained=True,
+            num_classes=config["num_classes"],
+            pretrained_cfg_overlay={
+                **config["pretrained_cfg"],
+                "file": str(out / "model.safetensors"),
+            },
+            **config["model_args"],
+        ).eval()
+        torch.testing.assert_close(oracle(images), expected, rtol=0, atol=1e-5)
+        backbone = toy_cls_run_backbone(out, config["num_classes"])
+        torch.testing.assert_close(backbone(images), expected, rtol=0, atol=1e-5)
+    assert config["pretrained_cfg"]["input_size"] == [3, 32, 32]
+    run_id = (toy_cls_run.run_dir / "run.yaml").read_text().split("id: ", 1)[1].split()[0]
+    assert f"run {run_id}" in (out / "README.md").read_text()
+
+
+def toy_cls_run_backbone(folder: Path, num_classes: int) -> torch.nn.Module:
+    """The toy_cls backbone (configs/experiment/toy_cls.yaml) from an exported folder."""
+    return create_backbone(
+        "resnest14",
+        pretrained=str(folder),
+        stem_width=16,
+        bottleneck_width=16,
+        num_classes=num_classes,
+    ).eval()

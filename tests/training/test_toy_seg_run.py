@@ -8,10 +8,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+import onnxruntime as ort  # a test dependency, in the dev extras
 import pytest
+import torch
 import yaml
 
 from scripts.bench.presets import PRESET_TARGETS
+from scripts.export import best_checkpoint
+from scripts.export import main as export_main
+from src.pipeline import load_trained
 from tests.helpers import QUIET, Run, last_logged, offline_env, run_entry_point
 
 pytestmark = pytest.mark.slow
@@ -74,3 +80,19 @@ def test_eval_and_predict_from_a_pretrained_run_need_no_network(
     predict = [str(checkpoint), str(images), str(tmp_path / "out")]
     run_entry_point("scripts/predict.py", predict, tmp_path / "eval", env=offline)
     assert (tmp_path / "out" / f"{source.stem}_mask.png").is_file()
+
+
+def test_the_exported_onnx_segmentor_gives_the_runs_logits_at_two_image_sizes(
+    toy_seg_run: Run, tmp_path: Path
+) -> None:
+    export_main([str(toy_seg_run.run_dir), str(tmp_path), "--format", "onnx"])
+    module, _ = load_trained(best_checkpoint(toy_seg_run.run_dir))
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    generator = torch.Generator().manual_seed(0)
+    for height, width in ((96, 96), (72, 120)):
+        images = torch.randn(2, 3, height, width, generator=generator)
+        (actual,) = session.run(None, {"image": images.numpy()})
+        with torch.no_grad():
+            expected = module.network(images).numpy()
+        assert actual.shape == expected.shape == (2, expected.shape[1], height, width)
+        np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-4)
