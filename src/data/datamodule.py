@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from src.data.collate import CollateSamples
 from src.data.corrupt import check_on_corrupt
+from src.data.eval_protocol import EvalProtocol
 from src.data.guarded_dataset import GuardedDataset
 from src.data.loaders import ResumableTrainData, make_loader
 
@@ -63,6 +64,11 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
         self.toy_root = toy_root
         self.train_set: GuardedDataset | None = None
         self.val_set: GuardedDataset | None = None
+
+    def follow_weights(self, protocol: EvalProtocol | None, weights_name: str) -> None:
+        """What the model's loaded weights say about evaluating them (their protocol, and a name
+        for them in messages), handed over by the entry point before the data is set up; the
+        data config's explicit settings still win. A dataset without such a protocol ignores it."""
 
     def collate(self, train: bool) -> CollateSamples:
         """How the training (``train``) or evaluation loader batches samples; subclasses say."""

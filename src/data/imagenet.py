@@ -21,6 +21,7 @@ from PIL import Image
 
 from src.data.collate import CollateSamples, Sample
 from src.data.datamodule import TrainValDataModule
+from src.data.eval_protocol import CROP_RULES, EvalProtocol
 from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import IMAGE_EXTENSIONS, is_image_file, read_rgb
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
@@ -31,7 +32,6 @@ from src.data.transforms import (
     interpolation_flag,
     pil_interpolation,
 )
-from src.models.backbones.variants import CROP_RULES, EvalProtocol
 from src.utils.config_types import NonNegativeInt, PositiveInt
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ def eval_transform(
     std: Sequence[float],
     rule: str = "resize_then_crop",
 ) -> A.Compose:
-    """The evaluation crop by ``rule`` (see :class:`~src.models.backbones.variants.EvalProtocol`).
+    """The evaluation crop by ``rule`` (see :class:`~src.data.eval_protocol.EvalProtocol`).
 
     ``resize_then_crop``: resize the shorter side to ``crop / crop_pct`` (224 -> 256), then
     centre-crop; ``crop_then_resize``: :class:`CentredCropResize` (the official ECenterCrop).
@@ -380,6 +380,8 @@ class ImageNetDataModule(TrainValDataModule):
         )
         protocol_transform(self.eval_protocol)
         self._class_names: list[str] | None = None
+        # the loaded weights' protocol and name (follow_weights), none until told
+        self._weights: tuple[EvalProtocol | None, str] = (None, "")
 
     @property
     def class_names(self) -> list[str]:
@@ -416,20 +418,15 @@ class ImageNetDataModule(TrainValDataModule):
             self.train_set = ImageFolderDataset(samples, self.train_transform, self.on_corrupt)
         if self.val_set is None:
             self.eval_protocol = resolve_eval_protocol(
-                self._eval_settings, *self._weights(), default=self._default_protocol
+                self._eval_settings, *self._weights, default=self._default_protocol
             )
             log.info("ImageNet evaluation transform: %s", self.eval_protocol.describe())
             transform = protocol_transform(self.eval_protocol)
             samples = list_samples(self.root, "val", self.class_names)
             self.val_set = ImageFolderDataset(samples, transform, self.on_corrupt)
 
-    def _weights(self) -> tuple[EvalProtocol | None, str]:
-        """The evaluation protocol of the model's loaded weights, and their name, if any."""
-        trainer = self.trainer
-        loaded = getattr(trainer.lightning_module, "pretrained_cfg", None) if trainer else None
-        if loaded is None or loaded.info is None:
-            return None, ""
-        return loaded.info.protocol, f"the {loaded.name} weights ({loaded.path.name})"
+    def follow_weights(self, protocol: EvalProtocol | None, weights_name: str) -> None:
+        self._weights = (protocol, weights_name)
 
     def collate(self, train: bool) -> CollateSamples:
         return CollateSamples(segmentation=False)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from src.data.eval_protocol import EvalProtocol
 from src.models.backbones.factory import BackboneNode
 from src.models.backbones.pretrained import LoadedWeights
 from src.models.mixing import mix_batch, soft_cross_entropy
@@ -65,6 +66,14 @@ class ClassificationModule(TaskModule):
     def pretrained_cfg(self) -> LoadedWeights | None:
         """What the backbone was initialised from; the ImageNet datamodule follows its protocol."""
         return self.backbone.pretrained_cfg
+
+    def weights_protocol(self) -> tuple[EvalProtocol | None, str]:
+        """How the loaded weights' reported accuracy was measured, and a name for them in
+        messages: for the data to follow (released weights only; others have no such record)."""
+        loaded = self.pretrained_cfg
+        if loaded is None or loaded.info is None:
+            return None, ""
+        return loaded.info.protocol, f"the {loaded.name} weights ({loaded.path.name})"
 
     def on_train_batch_start(self, batch: dict[str, Any], batch_idx: int) -> None:
         super().on_train_batch_start(batch, batch_idx)

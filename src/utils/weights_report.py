@@ -11,8 +11,8 @@ import rich
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from src.data.eval_protocol import EvalProtocol
 from src.models.backbones.pretrained import LoadedWeights
-from src.models.backbones.variants import EvalProtocol
 from src.models.inference import InferenceConfig
 from src.models.segmentation_zoo import ZOO_PROTOCOL, ZooModel
 from src.utils.table import Table

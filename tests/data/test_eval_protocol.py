@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from src.data.eval_protocol import official_protocol
 from src.data.imagenet import (
     DEFAULT_EVAL_PROTOCOL,
     centred_square_box,
@@ -18,7 +19,6 @@ from src.data.imagenet import (
 )
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.models.backbones import VARIANTS
-from src.models.backbones.variants import official_protocol
 
 # (height, width): landscape, portrait, square, odd sizes, a strip much wider than high
 SHAPES = [(375, 500), (500, 333), (257, 257), (123, 401), (300, 199), (64, 97)]
