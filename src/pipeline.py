@@ -71,13 +71,15 @@ def build_model(cfg: DictConfig, restoring: bool) -> L.LightningModule:
     return hydra.utils.instantiate(model_cfg)
 
 
-def join_weights_and_data(model: L.LightningModule, datamodule: L.LightningDataModule) -> None:
-    """The one place where what the weights say meets what the data config says: the model's
-    weights protocol goes to the datamodule (whose explicit settings win), so neither reads the
-    other through the trainer."""
+def join_model_and_data(model: L.LightningModule, datamodule: L.LightningDataModule) -> None:
+    """The one place where model and data meet: the weights' evaluation protocol goes to the
+    datamodule (whose explicit settings win), the data's class names to a model that reports
+    per class, so neither reads the other through the trainer."""
     weights_protocol = getattr(model, "weights_protocol", None)
     if weights_protocol is not None:
         datamodule.follow_weights(*weights_protocol())
+    if hasattr(model, "class_names"):
+        model.class_names = getattr(datamodule, "class_names", None)
 
 
 def load_trained(
@@ -167,7 +169,7 @@ def train(cfg: DictConfig) -> float | None:
     prepare(cfg, resume_from=checkpoint)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = build_model(cfg, restoring=checkpoint is not None)
-    join_weights_and_data(model, datamodule)
+    join_model_and_data(model, datamodule)
     trainer = build_trainer(cfg)
     if cfg.get("train", True):
         fit(trainer, model, datamodule, checkpoint)
@@ -229,7 +231,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     prepare(cfg)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = build_model(cfg, restoring=bool(cfg.ckpt_path))
-    join_weights_and_data(model, datamodule)
+    join_model_and_data(model, datamodule)
     trainer = build_trainer(cfg)
     results = trainer.validate(model, datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
     metrics = scalar_metrics(results[0]) if results else {}

@@ -77,6 +77,8 @@ class SegmentationModule(TaskModule):
         decoder = decode_head(in_channels=channels, num_classes=num_classes)
         auxiliary = aux_head(in_channels=channels, num_classes=num_classes) if aux_head else None
         self.model = Segmentor(encoder, decoder, auxiliary, align_corners=align_corners)
+        # the data's names of the classes, for the per-class tables (the entry point's join)
+        self.class_names: list[str] | None = None
         if pretrained:
             load_segmentation_weights(self.model, pretrained)
         # the zoo model the weights are (with its reported figures), for the evaluation report
@@ -140,9 +142,7 @@ class SegmentationModule(TaskModule):
         Only for standalone validation (evaluation, and the final check of the best checkpoint),
         not every epoch of training: 150 rows per epoch would drown the progress output.
         """
-        names = getattr(self.trainer.datamodule, "class_names", None) or [
-            str(i) for i in range(self.hparams.num_classes)
-        ]
+        names = self.class_names or [str(i) for i in range(self.hparams.num_classes)]
         rich.print(format_iou_table(iou_per_class, names))
         for logger in self.loggers:
             if isinstance(logger, WandbLogger):

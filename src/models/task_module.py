@@ -147,10 +147,9 @@ class TaskModule(LightningModule, ABC):
     def configure_optimizers(self) -> dict[str, Any]:
         trainer = self.trainer
         total_steps = int(trainer.estimated_stepping_batches)
+        epoch_steps = steps_per_epoch(trainer)  # this and the above set up the training loader
         optimizer, multiplier = self.optimization(
-            global_batch(trainer, trainer.datamodule.batch_size),
-            total_steps,
-            steps_per_epoch(trainer),
+            global_batch(trainer, trainer.train_dataloader.batch_size), total_steps, epoch_steps
         )
         self.lr_plan = LRPlan(total_steps, trainer.max_epochs)
         return {"optimizer": optimizer, "lr_scheduler": step_scheduler(optimizer, multiplier)}

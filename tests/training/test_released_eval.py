@@ -166,3 +166,4 @@ def test_segmentation_weights_file_evaluates_with_their_protocol_and_no_checkpoi
     assert f"Initialised the segmentation model from {weights}" in result.output
     assert "mIoU (all classes)" in result.output and "PyTorch-Encoding" in result.output
     assert "val/miou_all" in result.output
+    assert "wall" in result.output  # the data's class names reach the per-class table
