@@ -28,6 +28,8 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 # torch.save writes a zip archive; files of its legacy format are a pickle stream (protocol 2).
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = b"\x80"
+# What to do about a damaged checkpoint of a run.
+RESUME_ADVICE = "resume from another checkpoint (ckpt_path=<file>) or start afresh (ckpt_path=null)"
 # How torch's weights-only unpickler words a refused class or function (the thing that could
 # run code), as opposed to bytes it cannot parse.
 _REFUSED_GLOBAL = "GLOBAL "
@@ -79,9 +81,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return read_checkpoint(path, map_location)
 
 
-def read_checkpoint(path: str | Path, map_location: Any | None = None, mmap: bool = False) -> Any:
-    """``torch.load(path, weights_only=True)`` with errors that name the file and the fix;
-    ``mmap`` maps the tensors instead of reading them (to check a file cheaply)."""
+def read_checkpoint(
+    path: str | Path,
+    map_location: Any | None = None,
+    mmap: bool = False,
+    advice: str = RESUME_ADVICE,
+) -> Any:
+    """``torch.load(path, weights_only=True)``, the one reader of PyTorch files (checkpoints,
+    state dicts, zoo files), with errors that name the file; ``advice`` is what to do about a
+    damaged one where it is read. ``mmap`` maps the tensors instead of reading them (to check a
+    file cheaply)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -98,16 +107,16 @@ def read_checkpoint(path: str | Path, map_location: Any | None = None, mmap: boo
         )
     except pickle.UnpicklingError as error:
         if _REFUSED_GLOBAL not in str(error):
-            raise _corrupt(path, _unpickler_detail(error)) from error
+            raise _corrupt(path, _unpickler_detail(error), advice) from error
         raise CheckpointLoadError(
             f"refused to load checkpoint '{path}': it holds pickled objects other than "
             f"tensors and plain containers, which could run code when loaded "
             f"(torch.load weights_only=True rejected it: {_unpickler_detail(error)}). "
-            "Resume only from checkpoints you trust; to use this one, load it yourself with "
+            "Load only files you trust; to use this one, load it yourself with "
             "weights_only=False in a trusted environment and re-save its tensors."
         ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile) as error:
-        raise _corrupt(path, str(error)) from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, KeyError) as error:
+        raise _corrupt(path, str(error), advice) from error
 
 
 def _check_format(path: Path) -> bool:
@@ -125,11 +134,22 @@ def _check_format(path: Path) -> bool:
     )
 
 
-def _corrupt(path: Path, detail: str) -> CorruptCheckpoint:
-    return CorruptCheckpoint(
-        f"checkpoint '{path}' is truncated or corrupt ({detail}); resume from another "
-        "checkpoint (ckpt_path=<file>) or start afresh (ckpt_path=null)"
-    )
+def _corrupt(path: Path, detail: str, advice: str) -> CorruptCheckpoint:
+    return CorruptCheckpoint(f"checkpoint '{path}' is truncated or corrupt ({detail}); {advice}")
+
+
+def file_kind(path: Path) -> str | None:
+    """``"safetensors"``, ``"torch"`` (zip archive or pickle) or None, from the first bytes."""
+    with path.open("rb") as handle:
+        start = handle.read(9)
+    # safetensors first: its 8-byte header length may itself start with a pickle's 0x80
+    if len(start) == 9 and start[8:9] == b"{":  # the header length, then its JSON
+        header = int.from_bytes(start[:8], "little")
+        if 0 < header <= path.stat().st_size - 8:
+            return "safetensors"
+    if start.startswith(_ZIP_MAGIC) or start.startswith(_PICKLE_PROTO):
+        return "torch"
+    return None
 
 
 def _unpickler_detail(error: pickle.UnpicklingError) -> str:

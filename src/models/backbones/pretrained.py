@@ -7,7 +7,8 @@ torch hub cache, the official release, then the Hugging Face Hub copy (``timm/<n
 own cache). A failure names every place tried and how to supply the file.
 
 Files are read without running code: ``.safetensors`` with ``safetensors`` (no pickle at all),
-PyTorch files with ``torch.load(weights_only=True)``. A file whose name carries an official
+PyTorch files with the project's one reader of them (``src/utils/checkpoint_io.py``,
+``torch.load(weights_only=True)``). A file whose name carries an official
 SHA-256 prefix is checked against it; a wrong file where the right one should be stops the
 lookup rather than being skipped.
 """
@@ -17,10 +18,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import pickle
 import re
 import urllib.error
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from src.models.backbones.variants import HF_FILE, VARIANTS, PretrainedInfo
+from src.utils.checkpoint_io import CheckpointLoadError, file_kind, read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -255,18 +255,9 @@ def read_state_dict(path: Path, check_name_hash: bool = True) -> dict[str, torch
             f"{WEIGHTS_FILE_KINDS}."
         )
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise PretrainedWeightsError(
-            f"refused to load {path}: it holds pickled objects other than tensors, which could "
-            f"run code (torch.load weights_only=True rejected it: {error}). Re-save the weights "
-            f"with torch.save(model.state_dict(), path) from a trusted environment."
-        ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, KeyError) as error:
-        raise PretrainedWeightsError(
-            f"could not read checkpoint {path}: {error!r}. The file is truncated or corrupt; "
-            f"download it again."
-        ) from error
+        checkpoint = read_checkpoint(path, advice="download it again")
+    except CheckpointLoadError as error:
+        raise PretrainedWeightsError(str(error)) from error
     for key in ("state_dict", "model"):
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
             checkpoint = checkpoint[key]
@@ -278,19 +269,6 @@ def read_state_dict(path: Path, check_name_hash: bool = True) -> dict[str, torch
             f"A weights file is {WEIGHTS_FILE_KINDS}."
         )
     return {key.removeprefix("module."): value for key, value in checkpoint.items()}
-
-
-def file_kind(path: Path) -> str | None:
-    """``"safetensors"``, ``"torch"`` (zip archive or pickle) or None, from the first bytes."""
-    with path.open("rb") as handle:
-        start = handle.read(9)
-    if start[:4] == b"PK\x03\x04" or start[:1] == b"\x80":
-        return "torch"
-    if len(start) == 9 and start[8:9] == b"{":
-        header = int.from_bytes(start[:8], "little")
-        if 0 < header <= path.stat().st_size - 8:
-            return "safetensors"
-    return None
 
 
 def classifier_fits(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> bool:
