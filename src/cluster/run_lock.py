@@ -28,6 +28,7 @@ from filelock import FileLock, Timeout
 from lightning.pytorch.utilities import rank_zero_only
 
 from src.utils.config_validation import ConfigError
+from src.utils.resume import is_multirun
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,7 @@ def claim_pinned_run_dir(argv: list[str]) -> None:
     command line ``argv`` (a resume, a requeued cluster job), so that a refused writer has
     changed nothing there. A multirun's jobs have directories of their own, claimed each by
     its job."""
-    multirun = any(arg in ("-m", "--multirun") for arg in argv)
-    if os.environ.get("RUN_DIR") and not multirun:
+    if os.environ.get("RUN_DIR") and not is_multirun(argv):
         claim_run_dir(os.environ["RUN_DIR"])
 
 

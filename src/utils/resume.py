@@ -9,7 +9,8 @@ The ``resume=`` value becomes the directory itself, so processes that re-run the
 
 Whatever resumes a checkpoint in its own run directory (``resume=``, or ``ckpt_path=last`` with a
 pinned ``RUN_DIR`` on a cluster) is checked against the config saved there
-(:func:`check_resume_config`): overrides that change what is trained are refused.
+(:func:`check_resume_config`, :func:`check_same_processes`): overrides that change what is
+trained, or the number of processes, are refused, before Hydra writes anything into the run.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def resume_command_line(argv: list[str], config_dir: Path, config_name: str) -> 
     """``argv`` (without the program) with ``resume=`` expanded; unchanged without it."""
     value = _override_value(argv, RESUME_KEY)
     if value in (None, "null"):
+        _check_pinned_resume(argv, config_dir, config_name)
         return argv
     settings = _compose_settings(argv, config_dir, config_name)
     task_dir = Path(settings["log_dir"]) / settings["task_name"]
@@ -68,6 +70,29 @@ def resume_command_line(argv: list[str], config_dir: Path, config_name: str) -> 
     check_same_processes(cfg, run_dir)
     os.environ["RUN_DIR"] = str(run_dir)
     return [*merged, f"{RESUME_KEY}={run_dir}", f"ckpt_path={checkpoint}"]
+
+
+def is_multirun(argv: list[str]) -> bool:
+    """Whether Hydra runs ``argv`` as a multirun, whose jobs have directories of their own."""
+    return any(arg in ("-m", "--multirun") for arg in argv)
+
+
+def _check_pinned_resume(argv: list[str], config_dir: Path, config_name: str) -> None:
+    """``ckpt_path=last`` in a run directory pinned by ``RUN_DIR`` (a requeued or restarted
+    cluster job) that already holds a run: refused here, like ``resume=``, before Hydra writes
+    into it, when the command line trains something else or on another number of processes."""
+    pinned = os.environ.get("RUN_DIR")
+    if (
+        not pinned
+        or is_multirun(argv)
+        or _override_value(argv, "ckpt_path") != "last"
+        or not (Path(pinned) / SAVED_CONFIG).is_file()
+    ):
+        return
+    overrides = [o for o in argv if not o.startswith("-")]
+    cfg = _compose(overrides, config_dir, config_name, f"ckpt_path=last in RUN_DIR={pinned}")
+    check_resume_config(cfg, pinned)
+    check_same_processes(cfg, pinned)
 
 
 def find_run(value: str, task_dir: Path) -> Path:

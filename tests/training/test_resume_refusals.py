@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from src.cluster.stop_signals import exit_code
 from tests.helpers import run_entry_point, small_cls_run
@@ -76,6 +77,20 @@ def test_a_refused_resume_changes_no_file_and_a_longer_run_says_how_its_lr_chang
     assert "LR schedule re-planned for 3 epochs (12 steps; the checkpoint's run planned 2 " in text
     assert f"at step {STOPPED_BEFORE + 1}" in text
     assert last_checkpoint(run_copy)["global_step"] == 3 * BATCHES
+
+
+def test_a_requeue_in_the_pinned_run_dir_that_changes_the_run_is_refused_changing_nothing(
+    run_copy: Path,
+) -> None:
+    """The cluster's way back (RUN_DIR pinned, the job's own overrides, ckpt_path=last), here
+    with a changed LR: refused before Hydra writes into the run."""
+    saved = yaml.safe_load((run_copy / ".hydra" / "overrides.yaml").read_text())
+    before = file_hashes(run_copy)
+    refused = run_entry_point(
+        "src/train.py", [*saved, "ckpt_path=last", "model.lr=0.5"], run_copy, succeed=False
+    )
+    assert "model.lr: 0.1 -> 0.5" in " ".join(refused.output.split()), refused.output[-3000:]
+    assert file_hashes(run_copy) == before
 
 
 def test_a_second_resume_of_a_live_run_is_refused_naming_the_holder(run_copy: Path) -> None:
