@@ -30,7 +30,7 @@ def _tiny(root: Path, logs: Path) -> list[str]:
 def test_run_ids_drawn_in_the_same_second_differ() -> None:
     ids = [new_run_id() for _ in range(1000)]
     assert len(set(ids)) == len(ids)
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_[0-9a-f]{6}", ids[0])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_[0-9a-f]{8}", ids[0])
 
 
 def test_two_runs_started_together_get_their_own_directories(
