@@ -192,7 +192,7 @@ def fit(
     """``trainer.fit``, ended by a stop signal (src/cluster/stop_signals.py) with the run
     checkpointed, the command that resumes it printed, and :class:`RunStopped`'s exit code.
 
-    The ranks of ``ddp_spawn`` are this process's children: it passes each stop signal on to
+    The ranks of ``ddp_fork`` / ``ddp_spawn`` are this process's children: it passes each stop signal on to
     them, and waits for them to finish writing before it exits."""
     launcher = trainer.strategy.launcher
     with stop_signals_recorded(forward=launcher.kill if launcher is not None else None):

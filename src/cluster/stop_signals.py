@@ -3,14 +3,14 @@
 Schedulers end jobs by signal far more often than jobs end by themselves: SLURM sends SIGTERM at
 preemption, at the time limit and on ``scancel`` (and, with ``--signal=USR1@90``, SIGUSR1 before
 the limit); Kubernetes sends SIGTERM; people press Ctrl-C (SIGINT). Lightning on its own exits 0
-after a SIGTERM without writing anything, and leaves the ranks of a ``ddp_spawn`` run running
+after a SIGTERM without writing anything, and leaves the ranks of a ``ddp_fork`` / ``ddp_spawn`` run running
 when their parent gets it. Here a stop signal only *records* the request
 (:func:`install_stop_handlers`); the training process acts on it at the next step boundary
 (``src/callbacks/last_checkpoint.py``): every rank agrees on it, ``last.ckpt`` of that step is
 written, and the run ends with :class:`RunStopped`, whose exit code is ``128 + signal number``
 (SIGINT 130, SIGUSR1 138, SIGTERM 143), the shell's convention, so that a wrapper or scheduler
 can tell "stopped, resumable" from "finished" (0) and "failed" (1). A process that started
-others (the main process of ``ddp_spawn``, rank 0 of Lightning's script launcher) passes each
+others (the main process of ``ddp_fork`` / ``ddp_spawn``, rank 0 of Lightning's script launcher) passes each
 signal on to them, and its children die with it (:func:`signal_at_parent_death`).
 
 A second SIGINT stops at once (``KeyboardInterrupt``), without a checkpoint: the way out when a

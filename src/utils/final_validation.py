@@ -2,7 +2,7 @@
 
 Lightning logs a validation at the trainer's current epoch and step, so the best checkpoint's
 figures would land in ``metrics.csv`` (and TensorBoard, W&B) on the run's last step, or on step 0
-after ``ddp_spawn``, whose launching process never advances: a row that reads as another
+after ``ddp_fork`` / ``ddp_spawn``, whose launching process never advances: a row that reads as another
 epoch's. Here the trainer takes the checkpoint's own position (its fit loop's state) before that
 validation, so the row carries the epoch and step the checkpoint was written at (the fit's row
 of that epoch's validation may read one step less: Lightning logs an epoch-end validation before

@@ -3,7 +3,7 @@
 Lightning's ``CSVLogger`` deletes an existing ``metrics.csv`` when it starts in a folder that
 has one ("Previous log files in this directory will be deleted"), so every resume erased the
 rows logged before the interruption. It also only knows the columns it logged itself: a second
-writer on the same file (the final validation under ``ddp_spawn`` runs in fresh processes)
+writer on the same file (the final validation under ``ddp_fork`` / ``ddp_spawn`` runs in new processes)
 rewrote the header with its own few columns and failed on the older rows
 (``dict contains fields not in fieldnames``).
 
