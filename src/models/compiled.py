@@ -7,12 +7,20 @@ fine. A run that trains on such outputs loses its compute silently. So the first
 network both ways, in eval mode without gradients (no BatchNorm statistics or DropBlock masks
 touched), and keeps the compiled one only if its outputs are finite and close to eager's;
 otherwise the run goes on eagerly after one warning that says why.
+
+That NaN came from inductor's cache, not its code generator: the FX graph cache keys a compiled
+graph without ATen's CPU capability, so a process capped at AVX2 reused the graph that an
+AVX-512 process had compiled into the same cache folder, and computed NaN (with the graph cache
+off, or in a cache of its own, the AVX2 code matches eager). Compiled code is therefore cached
+per CPU capability (:func:`use_inductor_cache_of_this_cpu`), and still checked.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,6 +32,23 @@ log = logging.getLogger(__name__)
 # output tensor) that counts as the same result: fused kernels reassociate sums (~1e-6 in
 # fp32), bf16 autocast rounds to 8 mantissa bits (~1e-3); wrong code is off by far more.
 COMPILE_CHECK_TOLERANCE = 0.02
+
+
+# inductor's variable for its cache folder (read each time it looks something up)
+INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def use_inductor_cache_of_this_cpu() -> Path:
+    """Point inductor at a cache folder of this process's ATen CPU capability (a subfolder of
+    ``TORCHINDUCTOR_CACHE_DIR``, or of inductor's default), so that code compiled for one
+    kernel path (say AVX-512) is never reused under another (``ATEN_CPU_CAPABILITY=avx2``)."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    base = Path(os.environ.get(INDUCTOR_CACHE_ENV) or default_cache_dir())
+    folder = f"cpu_{torch.backends.cpu.get_cpu_capability().lower()}"
+    if base.name != folder:
+        os.environ[INDUCTOR_CACHE_ENV] = str(base / folder)
+    return Path(os.environ[INDUCTOR_CACHE_ENV])
 
 
 def output_tensors(outputs: Any) -> list[torch.Tensor]:
@@ -67,6 +92,7 @@ class CheckedCompile:
         self, network: nn.Module, compile: Callable[[nn.Module], Callable[..., Any]] = torch.compile
     ) -> None:
         self.network = network
+        use_inductor_cache_of_this_cpu()
         self.compiled = compile(network)
         self.trusted: bool | None = None  # None until the first call has checked it
 

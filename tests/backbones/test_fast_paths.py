@@ -78,7 +78,8 @@ def test_bf16_autocast_is_close(model: ResNeSt, image: torch.Tensor) -> None:
 @pytest.mark.slow
 def test_torch_compile_matches_eager(model: ResNeSt, image: torch.Tensor, caplog) -> None:
     """Through the path model.compile=true takes: inductor's code is kept only if it matches
-    eager; where it does not (inductor's AVX2 code on an AVX-512 Xeon gave NaN), the run falls
+    eager; where it does not (inductor gave NaN under ATEN_CPU_CAPABILITY=avx2 from a graph cached
+    at AVX-512, before each capability got a cache of its own), the run falls
     back to eager and says so."""
     problem = compile_problem(torch.device("cpu"))
     if problem:

@@ -1,7 +1,7 @@
 """model.compile=true keeps the compiled network only when its first batch matches eager.
 
-Real torch.compile with stand-in backends: one whose code returns NaN (what inductor's AVX2 code
-gave on an AVX-512 Xeon), one that cannot build, and dynamo's own "eager" backend (correct code,
+Real torch.compile with stand-in backends: one whose code returns NaN (what inductor gave under
+``ATEN_CPU_CAPABILITY=avx2`` from a cache filled at AVX-512), one that cannot build, and dynamo's own "eager" backend (correct code,
 compiled in seconds rather than inductor's minutes).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from functools import partial
 
 import pytest
@@ -16,7 +17,12 @@ import torch
 from torch import nn
 
 from src.models.backbones import create_backbone
-from src.models.compiled import CheckedCompile, disagreement
+from src.models.compiled import (
+    INDUCTOR_CACHE_ENV,
+    CheckedCompile,
+    disagreement,
+    use_inductor_cache_of_this_cpu,
+)
 
 FALLBACK = "does not reproduce the eager one"
 
@@ -89,3 +95,18 @@ def test_disagreement_names_what_is_off() -> None:
     )
     assert "away from eager's" in disagreement(ones * 2, ones)
     assert "output shapes" in disagreement([ones, ones], [ones])
+
+
+def test_compiled_code_is_cached_per_cpu_capability(
+    network: nn.Module, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inductor's graph cache does not key on ATen's CPU capability, so each capability gets a
+    cache folder of its own below the configured one, set before anything is compiled."""
+    monkeypatch.setenv(INDUCTOR_CACHE_ENV, str(tmp_path))
+    capability = torch.backends.cpu.get_cpu_capability().lower()
+    CheckedCompile(network, compile=partial(torch.compile, backend="eager"))
+    assert os.environ[INDUCTOR_CACHE_ENV] == str(tmp_path / f"cpu_{capability}")
+    assert use_inductor_cache_of_this_cpu() == tmp_path / f"cpu_{capability}"  # not nested again
+    monkeypatch.setenv(INDUCTOR_CACHE_ENV, str(tmp_path / "cpu_avx2"))  # inherited from a parent
+    if capability != "avx2":
+        assert use_inductor_cache_of_this_cpu() == tmp_path / "cpu_avx2" / f"cpu_{capability}"
