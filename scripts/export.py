@@ -40,8 +40,7 @@ from omegaconf import DictConfig, OmegaConf
 if not __package__:  # run as a file, not as the module scripts.export: the root on sys.path
     import project_root  # noqa: F401  (scripts/project_root.py)
 
-from src.data.eval_protocol import EvalProtocol
-from src.data.imagenet import configured_eval_protocol
+from src.data.eval_protocol import EvalProtocol, configured_eval_protocol
 from src.models.backbones.variants import VARIANTS
 from src.models.folding import fold_batchnorm
 from src.models.task_module import TaskModule

@@ -1,11 +1,11 @@
-"""ADE20K (SceneParsing, 150 classes) segmentation data: layout, labels, transforms, datamodule.
+"""ADE20K (SceneParsing, 150 classes) segmentation data: layout, labels, dataset, datamodule.
 
 Layout: ``ADEChallengeData2016/{images,annotations}/{training,validation}``, with
 ``images/<split>/ADE_*.jpg`` and a same-named ``annotations/<split>/ADE_*.png`` mask each.
 Mask value 0 ("other") is ignored and value k becomes label k - 1 (mmsegmentation's
 ``reduce_zero_label``), so training labels are 0..149 and 255 marks ignored pixels.
-The training pipeline follows PyTorch-Encoding: random long-side rescale to
-[0.5, 2.0] x 520, pad to the crop with image 0 / mask 255, random 480 crop, flip.
+The transforms are segmentation's (:mod:`src.data.segmentation_transforms`), with ADE20K's
+sizes as the datamodule's defaults.
 """
 
 from __future__ import annotations
@@ -24,12 +24,9 @@ from src.data.collate import IGNORE_INDEX, CollateSamples, Sample
 from src.data.datamodule import TrainValDataModule
 from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import CorruptSampleError, is_image_file, read_mask, read_rgb
+from src.data.segmentation_transforms import train_transform, val_transform
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.data.toy import has_complete_toy, make_toy_ade20k, wants_toy
-from src.data.transforms import (
-    NormalizeToTensor,
-    photometric_distortion,
-)
 from src.utils.config_types import NonNegativeInt, PositiveInt
 
 log = logging.getLogger(__name__)
@@ -37,7 +34,6 @@ log = logging.getLogger(__name__)
 DATASET_FOLDER = "ADEChallengeData2016"
 SPLIT_FOLDERS: dict[str, str] = {"train": "training", "val": "validation"}
 FULL_SIZES: dict[str, int] = {"train": 20_210, "val": 2_000}
-VAL_RESIZE_MODES: tuple[str, ...] = ("base", "original")
 
 _EXPECTED_TREE = (
     f"expected {DATASET_FOLDER}/{{images,annotations}}/{{training,validation}} "
@@ -114,65 +110,6 @@ def reduce_zero_label(mask: np.ndarray, num_classes: int, path: str | Path) -> n
                 f"0..{num_classes} (0 = other) or 255",
             )
     return cv2.LUT(mask, _REDUCE_ZERO_LABEL)
-
-
-def train_transform(
-    base_size: int,
-    crop_size: int,
-    scale_range: tuple[float, float],
-    hflip: float,
-    photometric: bool,
-    mean: Sequence[float],
-    std: Sequence[float],
-) -> A.Compose:
-    """Random long-side rescale, [photometric], pad (image 0, mask 255), random crop, flip.
-
-    The photometric distortion runs before padding so that padded pixels stay exactly 0; it
-    acts per pixel, so its place relative to crop and flip does not change its effect.
-    """
-    low, high = (round(base_size * factor) for factor in scale_range)
-    steps: list[A.BasicTransform] = [
-        A.LongestMaxSize(
-            max_size=list(range(low, high + 1)),
-            interpolation=cv2.INTER_LINEAR,
-            mask_interpolation=cv2.INTER_NEAREST,
-        )
-    ]
-    if photometric:
-        steps.append(photometric_distortion())
-    steps += [
-        A.PadIfNeeded(
-            min_height=crop_size,
-            min_width=crop_size,
-            position="top_left",
-            border_mode=cv2.BORDER_CONSTANT,
-            fill=0,
-            fill_mask=IGNORE_INDEX,
-        ),
-        A.RandomCrop(height=crop_size, width=crop_size),
-        A.HorizontalFlip(p=hflip),
-    ]
-    return A.Compose([*steps, NormalizeToTensor(mean, std)])
-
-
-def val_transform(
-    base_size: int, val_resize: str, mean: Sequence[float], std: Sequence[float]
-) -> A.Compose:
-    """Long side to ``base_size`` ("base") or the original size ("original"); no crop."""
-    if val_resize not in VAL_RESIZE_MODES:
-        raise ValueError(
-            f"data.val_resize={val_resize!r} is not supported; use one of {list(VAL_RESIZE_MODES)}"
-        )
-    steps: list[A.BasicTransform] = []
-    if val_resize == "base":
-        steps.append(
-            A.LongestMaxSize(
-                max_size=base_size,
-                interpolation=cv2.INTER_LINEAR,
-                mask_interpolation=cv2.INTER_NEAREST,
-            )
-        )
-    return A.Compose([*steps, NormalizeToTensor(mean, std)])
 
 
 class ADE20KDataset(GuardedDataset):

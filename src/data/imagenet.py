@@ -1,4 +1,9 @@
-"""ImageNet classification data: folder layout, transforms, dataset and datamodule.
+"""ImageNet classification data: its folder layout, its dataset and its datamodule.
+
+The transforms it applies are classification's, not ImageNet's
+(:mod:`src.data.classification_transforms`); which evaluation protocol applies is decided by
+:mod:`src.data.eval_protocol`. What is here is what only this dataset knows: where its files
+are, how a file becomes a labelled sample, and how the datamodule puts the two together.
 
 Expects the common "ImageFolder" layout of ILSVRC2012: ``root/train/<class>/*.JPEG`` and
 ``root/val/<class>/*.JPEG`` with the same class folders (WordNet ids) in both; class index
@@ -10,45 +15,21 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import albumentations as A
-import numpy as np
-from PIL import Image
-
+from src.data.classification_transforms import protocol_transform, train_transform
 from src.data.collate import CollateSamples, Sample
 from src.data.datamodule import TrainValDataModule
-from src.data.eval_protocol import CROP_RULES, EvalProtocol
+from src.data.eval_protocol import EvalProtocol, default_eval_protocol, resolve_eval_protocol
 from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import IMAGE_EXTENSIONS, is_image_file, read_rgb
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.data.toy import has_complete_toy, make_toy_imagenet, wants_toy
-from src.data.transforms import (
-    NormalizeToTensor,
-    build_policy,
-    interpolation_flag,
-    pil_interpolation,
-)
 from src.utils.config_types import NonNegativeInt, PositiveInt
 
 log = logging.getLogger(__name__)
-
-# Without weights that say otherwise: 224 px, resize to 256 then centre crop (the datamodule
-# uses its training interpolation).
-DEFAULT_EVAL_PROTOCOL = EvalProtocol(224, 0.875, "resize_then_crop", "bicubic")
-EVAL_PROTOCOL_KEYS = ("crop", "crop_pct", "rule", "interpolation", "mean", "std")
-# The data.* key of each protocol field.
-EVAL_CONFIG_KEYS = {
-    "crop": "eval_crop",
-    "crop_pct": "crop_pct",
-    "rule": "crop_rule",
-    "interpolation": "eval_interpolation",
-    "mean": "mean",
-    "std": "std",
-}
 
 _EXPECTED_TREE = (
     "expected layout:\n"
@@ -119,168 +100,6 @@ def list_samples(root: str | Path, split: str, classes: Sequence[str]) -> list[t
             )
         samples.extend((path, label) for path in files)
     return samples
-
-
-def train_transform(
-    crop: int,
-    scale: tuple[float, float],
-    interpolation: str,
-    hflip: float,
-    color_jitter: float,
-    auto_augment: str | None,
-    randaug_n: int,
-    randaug_m: int,
-    mean: Sequence[float],
-    std: Sequence[float],
-) -> A.Compose:
-    """Inception-style training crop, flip, colour jitter, optional policy, normalise."""
-    steps: list[A.BasicTransform] = [
-        A.RandomResizedCrop(
-            size=(crop, crop),
-            scale=scale,
-            ratio=(3 / 4, 4 / 3),
-            interpolation=interpolation_flag(interpolation),
-        ),
-        A.HorizontalFlip(p=hflip),
-    ]
-    if color_jitter > 0:
-        jitter = color_jitter
-        steps.append(
-            A.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter, hue=0, p=1)
-        )
-    policy = build_policy(auto_augment, randaug_n, randaug_m)
-    if policy is not None:
-        steps.append(policy)
-    return A.Compose([*steps, NormalizeToTensor(mean, std)])
-
-
-def centred_square_box(height: int, width: int, crop_pct: float) -> tuple[int, int, int, int]:
-    """``(left, top, right, bottom)`` of the official ``ECenterCrop``'s centred square.
-
-    Its side is ``crop_pct`` of the short side; top/left are rounded, and the right/bottom
-    edges are rounded again after adding the (fractional) side, as PIL's ``crop`` does.
-    """
-    side = crop_pct * min(height, width)
-    top = round((height - side) / 2)
-    left = round((width - side) / 2)
-    return left, top, round(left + side), round(top + side)
-
-
-class CentredCropResize(A.ImageOnlyTransform):
-    """The official evaluation crop: a centred square of ``crop_pct`` of the short side,
-    resized to ``size`` x ``size`` with PIL (bicubic for the released weights).
-
-    The resize is PIL's, as in the script that measured the released weights' accuracy:
-    PIL filters antialias when downscaling and OpenCV's do not, which moves top-1 by tenths.
-    """
-
-    def __init__(self, size: int, crop_pct: float, interpolation: str) -> None:
-        super().__init__(p=1.0)
-        self.size = size
-        self.crop_pct = crop_pct
-        self.interpolation = interpolation
-        self._filter = pil_interpolation(interpolation)
-
-    def apply(self, img: np.ndarray, **params: object) -> np.ndarray:
-        left, top, right, bottom = centred_square_box(*img.shape[:2], self.crop_pct)
-        crop = Image.fromarray(np.ascontiguousarray(img[top:bottom, left:right]))
-        return np.asarray(crop.resize((self.size, self.size), self._filter))
-
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("size", "crop_pct", "interpolation")
-
-
-def eval_transform(
-    crop: int,
-    crop_pct: float,
-    interpolation: str,
-    mean: Sequence[float],
-    std: Sequence[float],
-    rule: str = "resize_then_crop",
-) -> A.Compose:
-    """The evaluation crop by ``rule`` (see :class:`~src.data.eval_protocol.EvalProtocol`).
-
-    ``resize_then_crop``: resize the shorter side to ``crop / crop_pct`` (224 -> 256), then
-    centre-crop; ``crop_then_resize``: :class:`CentredCropResize` (the official ECenterCrop).
-    """
-    if not 0 < crop_pct <= 1:
-        raise ValueError(f"data.crop_pct={crop_pct} must be in (0, 1] (0.875 is standard)")
-    if rule == "crop_then_resize":
-        steps: list[A.BasicTransform] = [CentredCropResize(crop, crop_pct, interpolation)]
-    elif rule == "resize_then_crop":
-        steps = [
-            A.SmallestMaxSize(
-                max_size=round(crop / crop_pct), interpolation=interpolation_flag(interpolation)
-            ),
-            A.CenterCrop(height=crop, width=crop),
-        ]
-    else:
-        raise ValueError(f"data.crop_rule={rule!r} is not one of {list(CROP_RULES)}")
-    return A.Compose([*steps, NormalizeToTensor(mean, std)])
-
-
-def protocol_transform(protocol: EvalProtocol) -> A.Compose:
-    """The evaluation transform of ``protocol``."""
-    return eval_transform(
-        protocol.crop,
-        protocol.crop_pct,
-        protocol.interpolation,
-        protocol.mean,
-        protocol.std,
-        protocol.rule,
-    )
-
-
-def resolve_eval_protocol(
-    configured: dict[str, Any],
-    weights: EvalProtocol | None,
-    weights_name: str = "the weights",
-    default: EvalProtocol = DEFAULT_EVAL_PROTOCOL,
-) -> EvalProtocol:
-    """The evaluation protocol: each ``data.*`` setting given explicitly, else the loaded
-    weights' own, else ``default``. An explicit setting that contradicts the weights is logged
-    once, naming both values."""
-    fallback = weights or default
-    chosen: dict[str, Any] = {}
-    for field in EVAL_PROTOCOL_KEYS:
-        value = configured.get(field)
-        own = getattr(fallback, field)
-        if value is None:
-            chosen[field] = own
-            continue
-        value = tuple(float(v) for v in value) if field in ("mean", "std") else value
-        if weights is not None and not _same(value, own):
-            log.warning(
-                "data.%s=%s overrides the %s of %s (%s): the reported accuracy was measured "
-                "with %s. Remove the setting to follow the weights.",
-                EVAL_CONFIG_KEYS[field],
-                value,
-                field,
-                weights_name,
-                own,
-                weights.describe(),
-            )
-        chosen[field] = value
-    return EvalProtocol(**chosen)
-
-
-def default_eval_protocol(interpolation: str) -> EvalProtocol:
-    """Without weights to follow: 224 / 0.875, resized with the training interpolation."""
-    return replace(DEFAULT_EVAL_PROTOCOL, interpolation=interpolation)
-
-
-def configured_eval_protocol(data: Mapping[str, Any]) -> EvalProtocol:
-    """The evaluation protocol that a ``data`` config asks for when no weights are followed
-    (what a run trained from scratch was validated with)."""
-    settings = {field: data.get(key) for field, key in EVAL_CONFIG_KEYS.items()}
-    default = default_eval_protocol(data.get("interpolation", DEFAULT_EVAL_PROTOCOL.interpolation))
-    return resolve_eval_protocol(settings, None, default=default)
-
-
-def _same(value: Any, own: Any) -> bool:
-    if isinstance(own, float):
-        return abs(float(value) - own) < 5e-4
-    return value == own
 
 
 class ImageFolderDataset(GuardedDataset):

@@ -1,8 +1,10 @@
-"""Transform pieces shared by the datamodules, built from albumentations ops.
+"""Transform pieces shared by the task transforms, built from albumentations ops.
 
-The dataset modules assemble their own pipelines (crop, resize, flip) next to the data they
-describe; what both need, or what is long enough to deserve a name, lives here: the final
-normalise-to-tensor step, interpolation names, and the RandAugment / AutoAugment policies.
+Each task assembles its own pipelines (crop, resize, flip) in
+:mod:`src.data.classification_transforms` and :mod:`src.data.segmentation_transforms`; what
+both need, or what is long enough to deserve a name, lives here: the final normalise-to-tensor
+step, interpolation names, the RandAugment / AutoAugment policies and the photometric
+distortion.
 
 Policy magnitudes follow torchvision's conventions so that settings carry over: RandAugment's
 ``m`` is on a 0..30 scale (torchvision's 31 bins; ``m=9`` is its default), AutoAugment's

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from src.models.backbones.pretrained import check_keys, read_state_dict, verify_hash
+from src.models.backbones.weights_file import read_state_dict, verify_hash
+from src.models.backbones.weights_fit import check_keys
 from src.models.segmentation_zoo import zoo_entry
 
 log = logging.getLogger(__name__)

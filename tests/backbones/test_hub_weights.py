@@ -20,8 +20,9 @@ import torch
 from safetensors.torch import save_file
 
 from src.models.backbones import VARIANTS, create_backbone
-from src.models.backbones.pretrained import WEIGHTS_DIR_ENV, PretrainedWeightsError
 from src.models.backbones.variants import HF_FILE, PretrainedInfo
+from src.models.backbones.weights_file import PretrainedWeightsError
+from src.models.backbones.weights_sources import WEIGHTS_DIR_ENV
 from tests.oracles.randomise import randomise_batchnorm
 from tests.oracles.torchvision_placeholder import install
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from src.models.backbones import VARIANTS, create_backbone
-from src.models.backbones.pretrained import PretrainedWeightsError
+from src.models.backbones.weights_file import PretrainedWeightsError
 
 
 @pytest.fixture(scope="module")

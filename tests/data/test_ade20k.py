@@ -15,11 +15,10 @@ from src.data.ade20k import (
     list_pairs,
     reduce_zero_label,
     resolve_dataset_dir,
-    train_transform,
-    val_transform,
 )
 from src.data.ade20k_classes import ADE20K_CLASSES
 from src.data.image_io import CorruptSampleError
+from src.data.segmentation_transforms import train_transform, val_transform
 from tests.data.builders import make_ade_tree, random_rgb, write_mask, write_rgb
 
 IDENTITY_NORM = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))

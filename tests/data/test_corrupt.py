@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from src.data.ade20k import ADE20KDataModule, ADE20KDataset
-from src.data.ade20k import val_transform as ade_val_transform
+from src.data.classification_transforms import eval_transform
 from src.data.collate import CollateSamples
 from src.data.image_io import CorruptSampleError
-from src.data.imagenet import ImageFolderDataset, ImageNetDataModule, eval_transform
+from src.data.imagenet import ImageFolderDataset, ImageNetDataModule
+from src.data.segmentation_transforms import val_transform as ade_val_transform
 from tests.data.builders import encode, make_ade_tree, make_image_folder, random_rgb
 
 BATCH_KEYS = {"image", "target", "num_skipped"}

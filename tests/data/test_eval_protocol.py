@@ -9,14 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from src.data.eval_protocol import official_protocol
-from src.data.imagenet import (
-    DEFAULT_EVAL_PROTOCOL,
+from src.data.classification_transforms import (
     centred_square_box,
     eval_transform,
     protocol_transform,
-    resolve_eval_protocol,
 )
+from src.data.eval_protocol import DEFAULT_EVAL_PROTOCOL, official_protocol, resolve_eval_protocol
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.models.backbones import VARIANTS
 

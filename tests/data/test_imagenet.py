@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from src.data.imagenet import (
-    ImageNetDataModule,
-    eval_transform,
-    find_classes,
-    list_samples,
-    train_transform,
-)
+from src.data.classification_transforms import eval_transform, train_transform
+from src.data.imagenet import ImageNetDataModule, find_classes, list_samples
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.data.toy import TOY_TRAIN_PER_CLASS, TOY_VAL_PER_CLASS
 from tests.data.builders import make_image_folder, random_rgb, write_rgb

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from src.data.imagenet import ImageFolderDataset, train_transform
+from src.data.classification_transforms import train_transform
+from src.data.imagenet import ImageFolderDataset
 from src.data.samplers import (
     InOrderShardSampler,
     ResumableDataLoader,

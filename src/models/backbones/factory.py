@@ -50,7 +50,7 @@ def create_backbone(
 
     ``pretrained``: None/False for random init; True for the released weights, looked for in
     ``weights_dir`` / ``$RESNEST_WEIGHTS_DIR``, the torch hub cache, the official release and the
-    Hugging Face Hub (see :mod:`src.models.backbones.pretrained`); ``"hf-hub:<repo>"``; or a
+    Hugging Face Hub (see :mod:`src.models.backbones.weights_sources`); ``"hf-hub:<repo>"``; or a
     local ``.pth`` / ``.safetensors`` file or a directory holding one. The built model keeps
     what it was loaded from, with the weights' evaluation protocol, in ``model.pretrained_cfg``.
     ``width_policy="flops_matched"`` replaces ``bottleneck_width`` by the width that keeps the
