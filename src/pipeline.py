@@ -83,15 +83,17 @@ def join_model_and_data(model: L.LightningModule, datamodule: L.LightningDataMod
 
 
 def load_trained(
-    checkpoint: Path, config_path: Path | None = None
+    checkpoint: Path, config_path: Path | None = None, config_option: str = "--config "
 ) -> tuple[L.LightningModule, DictConfig]:
     """A run's model in eval mode with a checkpoint's weights, rebuilt from the run's own
     ``config_resolved.yaml`` (next to ``checkpoints/`` unless ``config_path`` names it), so it
-    is the architecture, class count and settings the run trained."""
+    is the architecture, class count and settings the run trained. ``config_option`` is how
+    the caller's command line names the config, for the error when it is not found."""
     config_path = config_path or checkpoint.parent.parent / "config_resolved.yaml"
     if not config_path.is_file():
         raise FileNotFoundError(
-            f"no run config at {config_path}; pass --config <run dir>/config_resolved.yaml"
+            f"no run config at {config_path}; name it with {config_option}"
+            "<run dir>/config_resolved.yaml"
         )
     cfg = OmegaConf.load(config_path)
     model = build_model(cfg, restoring=True)  # the checkpoint's weights, not ImageNet's

@@ -26,7 +26,7 @@ REPLIES = os.fdopen(os.dup(1), "w", buffering=1)
 os.dup2(2, 1)  # whatever is printed while importing goes to the log, not into the replies
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the root, not tests/, for `import src`
 
-# What src/train.py, src/eval.py and scripts/predict.py import, so the children find it loaded.
+# What src/train.py, src/eval.py and src/predict.py import, so the children find it loaded.
 import hydra  # noqa: E402, F401
 import lightning  # noqa: E402, F401
 
@@ -35,6 +35,7 @@ import src.data.imagenet  # noqa: E402, F401
 import src.models.classification_module  # noqa: E402, F401
 import src.models.segmentation_module  # noqa: E402, F401
 import src.pipeline  # noqa: E402, F401
+import src.prediction.run  # noqa: E402, F401
 import src.utils.resume  # noqa: E402, F401
 
 

@@ -32,6 +32,17 @@ SMALL_CLS = (
     "data.batch_size=8",
 )
 
+# PyTorch-Encoding's evaluation protocol at the toy ADE20K sizes (96x128 images): scale 0.75 is
+# run whole, 1.25 in 96-pixel windows.
+TOY_ENCODING_MS_FLIP = (
+    "inference=encoding_ms_flip",
+    "model.inference.scales=[0.75,1.25]",
+    "model.inference.base_size=128",
+    "model.inference.crop_size=96",
+    "model.inference.stride=64",
+    "data.val_resize=original",
+)
+
 
 def short_run(train_batches: int, epochs: int = 1) -> list[str]:
     """Overrides for ``epochs`` epochs of ``train_batches`` training batches each, every

@@ -21,12 +21,10 @@ ON_CORRUPT_CHOICES: tuple[str, ...] = ("error", "skip")
 T = TypeVar("T")
 
 
-def check_on_corrupt(value: str) -> str:
-    """Return ``value`` if it is a valid ``data.on_corrupt`` setting, else raise."""
+def check_on_corrupt(value: str, key: str = "data.on_corrupt") -> str:
+    """Return ``value`` if it is a valid setting of ``key``, else raise."""
     if value not in ON_CORRUPT_CHOICES:
-        raise ValueError(
-            f"data.on_corrupt={value!r} is not supported; use one of {list(ON_CORRUPT_CHOICES)}"
-        )
+        raise ValueError(f"{key}={value!r} is not supported; use one of {list(ON_CORRUPT_CHOICES)}")
     return value
 
 

@@ -122,12 +122,15 @@ def default_eval_protocol(interpolation: str) -> EvalProtocol:
     return replace(DEFAULT_EVAL_PROTOCOL, interpolation=interpolation)
 
 
-def configured_eval_protocol(data: Mapping[str, Any]) -> EvalProtocol:
-    """The evaluation protocol that a ``data`` config asks for when no weights are followed
-    (what a run trained from scratch was validated with)."""
+def configured_eval_protocol(
+    data: Mapping[str, Any], weights: EvalProtocol | None = None, weights_name: str = "the weights"
+) -> EvalProtocol:
+    """The evaluation protocol that a ``data`` config asks for, following the loaded weights'
+    own (``weights``) where it leaves a setting out; with none, what a run trained from scratch
+    was validated with."""
     settings = {field: data.get(key) for field, key in EVAL_CONFIG_KEYS.items()}
     default = default_eval_protocol(data.get("interpolation", DEFAULT_EVAL_PROTOCOL.interpolation))
-    return resolve_eval_protocol(settings, None, default=default)
+    return resolve_eval_protocol(settings, weights, weights_name, default=default)
 
 
 def _same(value: Any, own: Any) -> bool:

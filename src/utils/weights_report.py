@@ -20,16 +20,18 @@ from src.utils.table import Table
 log = logging.getLogger(__name__)
 
 
-def check_something_to_evaluate(cfg: DictConfig) -> None:
-    """Without ``ckpt_path`` an evaluation needs pretrained weights, or it measures noise."""
+def check_something_to_evaluate(cfg: DictConfig, entry: str = "eval") -> None:
+    """Without ``ckpt_path`` an evaluation (or a prediction, ``entry="predict"``) needs
+    pretrained weights, or it measures (or predicts) noise."""
     if cfg.get("ckpt_path"):
         return
     model = cfg.model
     if not (model.get("backbone", {}).get("pretrained") or model.get("pretrained")):
         raise ValueError(
-            "eval: ckpt_path is null and the model loads no pretrained weights, so there is "
-            "nothing to evaluate. Set ckpt_path=<file.ckpt>, or model.backbone.pretrained=true "
-            "(released ImageNet weights, e.g. experiment=imagenet_eval), or model.pretrained="
+            f"{entry}: ckpt_path is null and the model loads no pretrained weights, so there "
+            "are no trained weights to use. Set ckpt_path=<file.ckpt>, or "
+            "model.backbone.pretrained=true (released ImageNet weights, e.g. "
+            "experiment=imagenet_eval), or model.pretrained="
             "<weights file> for a segmentation model."
         )
 

@@ -14,15 +14,15 @@ import hashlib
 import urllib.error
 from pathlib import Path
 
-import huggingface_hub.constants
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from src.models.backbones import VARIANTS, create_backbone
-from src.models.backbones.variants import HF_FILE, PretrainedInfo
+from src.models.backbones.variants import PretrainedInfo
 from src.models.backbones.weights_file import PretrainedWeightsError
 from src.models.backbones.weights_sources import WEIGHTS_DIR_ENV
+from tests.backbones.hub_cache import put_in_hub_cache, use_hub_cache
 from tests.oracles.randomise import randomise_batchnorm
 from tests.oracles.torchvision_placeholder import install
 
@@ -37,31 +37,15 @@ BASELINE_HUB_IDS = {
     "resnext50d_32x4d": "timm/resnext50d_32x4d.bt_in1k",
 }
 HUB_IDS = {name: VARIANTS[name].pretrained.hf_hub_id for name in WITH_HUB_COPY} | BASELINE_HUB_IDS
-SNAPSHOT = "0" * 40
 
 
 def timm_name(name: str) -> str:
     return HUB_IDS[name].split("/")[1].split(".")[0]
 
 
-def put_in_hub_cache(cache: Path, repo_id: str, tensors: dict[str, torch.Tensor]) -> Path:
-    """``model.safetensors`` of ``repo_id`` in a Hub cache, as ``hf_hub_download`` leaves it."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / SNAPSHOT
-    snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(SNAPSHOT)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, snapshot / HF_FILE)
-    return snapshot / HF_FILE
-
-
 @pytest.fixture
 def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cache = tmp_path / "hf"
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch_hub"))
-    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
-    return cache
+    return use_hub_cache(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ OWN_DATA_SETTINGS = {"resnest_seg"}
 
 
 def compose_train(overrides: list[str], run_dir: Path, config_name: str = "train") -> DictConfig:
-    """The ``train`` config (or ``eval``) as ``src/train.py`` (``src/eval.py``) would see it,
-    with its run dir in ``run_dir``."""
+    """The ``train`` config (or ``eval``, ``predict``) as ``src/train.py`` (``src/eval.py``,
+    ``src/predict.py``) would see it, with its run dir in ``run_dir``."""
     os.environ.setdefault("PROJECT_ROOT", str(REPO_ROOT))
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(

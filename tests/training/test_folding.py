@@ -171,7 +171,7 @@ def test_a_fits_validation_never_folds(tmp_path: Path, small_toy_imagenet_root: 
 def test_outside_a_trainer_eval_mode_is_inference(
     tmp_path: Path, small_toy_imagenet_root: Path
 ) -> None:
-    """As in scripts/predict.py: a module with its weights loaded, in eval mode, no Trainer."""
+    """As in src/predict.py: a module with its weights loaded, in eval mode, no Trainer."""
     model, _ = toy_cls(tmp_path, small_toy_imagenet_root)
     assert not model.train().weights_frozen()
     assert model.eval().weights_frozen()

@@ -20,7 +20,7 @@ from src.models.inference import InferenceConfig
 from src.models.segmentation_zoo import SEGMENTATION_ZOO, ZOO_PROTOCOL
 from src.utils.weights_report import check_something_to_evaluate, zoo_model_table
 from tests.data.test_eval_protocol import pil_ecenter_crop, pil_to_normalised, smooth_image
-from tests.helpers import CONFIG_DIR, run_entry_point
+from tests.helpers import CONFIG_DIR, TOY_ENCODING_MS_FLIP, run_entry_point
 
 CLASSES = ("n01440764", "n01443537")
 # (height, width) of each class's validation images: landscape, portrait, odd sizes
@@ -153,12 +153,7 @@ def test_segmentation_weights_file_evaluates_with_their_protocol_and_no_checkpoi
             *tiny,
             "ckpt_path=null",
             f"model.pretrained={weights}",
-            "inference=encoding_ms_flip",
-            "model.inference.scales=[0.75,1.25]",
-            "model.inference.base_size=128",
-            "model.inference.crop_size=96",
-            "model.inference.stride=64",
-            "data.val_resize=original",
+            *TOY_ENCODING_MS_FLIP,
             "data.val_batch_size=1",
         ],
         tmp_path / "eval",

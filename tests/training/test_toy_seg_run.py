@@ -77,8 +77,8 @@ def test_eval_and_predict_from_a_pretrained_run_need_no_network(
     images.mkdir()
     source = sorted((toy_ade20k_root / "ADEChallengeData2016/images/validation").glob("*.jpg"))[0]
     shutil.copy(source, images / source.name)
-    predict = [str(checkpoint), str(images), str(tmp_path / "out")]
-    run_entry_point("scripts/predict.py", predict, tmp_path / "eval", env=offline)
+    predict = [f"ckpt_path={checkpoint}", f"input={images}", f"output={tmp_path / 'out'}"]
+    run_entry_point("src/predict.py", predict, tmp_path / "predict", env=offline)
     assert (tmp_path / "out" / f"{source.stem}_mask.png").is_file()
 
 
