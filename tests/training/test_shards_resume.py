@@ -33,6 +33,7 @@ def _overrides(shards: Path) -> list[str]:
         *small_cls_run(BATCHES, EPOCHS),
         f"data.root={shards}",
         "data.format=shards",
+        "data.num_workers=2",  # litdata's state covers which worker serves the next batch
         "trainer.deterministic=true",
         "callbacks.last_checkpoint.every_n_train_steps=3",  # steps 3, 5 (epoch end), 6, 9
         "trainer.log_every_n_steps=1",
