@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from src.data.collate import CollateSamples, Sample
 from src.data.guarded_dataset import GuardedDataset
-from src.data.samplers import SampleKey, epoch_plan, resolve_key
+from src.data.samplers import SampleKey, check_same_processes, epoch_plan, resolve_key
 from src.data.shard_format import INDEX_KEY, ShardSource, decode_record
 
 
@@ -60,12 +60,12 @@ class ShardTrainSet(StreamingDataset):
         pin_memory: bool,
         persistent_workers: bool,
         collate_fn: CollateSamples,
-    ) -> StreamingDataLoader:
+    ) -> ShardLoader:
         """litdata's loader over this split: its ``state_dict`` is the mid-epoch position.
         Every process gets the same number of whole batches: as with the file tree, the
         fewer than ``batch_size x processes`` samples that do not fill one are left out of
         the epoch (others each epoch, as the chunk order changes)."""
-        return StreamingDataLoader(
+        return ShardLoader(
             self,
             batch_size=batch_size,
             num_workers=num_workers,
@@ -73,6 +73,16 @@ class ShardTrainSet(StreamingDataset):
             persistent_workers=persistent_workers,
             collate_fn=collate_fn,
         )
+
+
+class ShardLoader(StreamingDataLoader):
+    """litdata's loader, resumed only on as many processes as the checkpoint's run had, as the
+    file tree's loader is (litdata could re-split the rest of the epoch, but the LR schedule's
+    steps per epoch would change under the run)."""
+
+    def load_state_dict(self, obj: dict[str, Any]) -> None:
+        check_same_processes(obj["dataset"]["world_size"], self.dataset.distributed_env.world_size)
+        super().load_state_dict(obj)
 
 
 class ShardEvalSet(Dataset):

@@ -2,7 +2,8 @@
 ranks see disjoint halves of the training samples and, together, every one of them once (64
 samples make 2 x 4 whole batches of 8, so none is left out), and both cross the epoch boundary;
 every validation sample is decoded on exactly one rank; and validating a checkpoint on two
-processes gives the one-process figures."""
+processes gives the one-process figures. A run killed mid-epoch on two processes is not resumed
+on one: it is refused before training, naming both counts and the way out."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import pytest
 
 from scripts.make_shards import main as make_shards
 from tests.helpers import QUIET, SMALL_CLS, run_entry_point, small_cls_run
+from tests.training.resume_checks import last_checkpoint, start_stalled
 
 pytestmark = pytest.mark.slow
 
 RECORDING = "data._target_=tests.distributed.recording_data.RecordingImageNetDataModule"
+STALL = "+callbacks.stall._target_=tests.training.stall_at_step.StallAtStep"
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +73,26 @@ def test_each_sample_once_per_epoch_across_two_processes(tmp_path: Path, shards:
     single, pair = _last_row(tmp_path / "single"), _last_row(tmp_path / "pair")
     assert pair["val/acc1"] == single["val/acc1"]
     assert float(pair["val/loss"]) == pytest.approx(float(single["val/loss"]), rel=1e-6)
+
+
+def test_a_two_process_run_killed_mid_epoch_is_not_resumed_on_one(
+    tmp_path: Path, shards: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    common = [*_overrides(shards), "callbacks.last_checkpoint.every_n_train_steps=2", STALL]
+    process, _ = start_stalled(3, [*common, "ckpt_path=last", "trainer=ddp_cpu"], run_dir)
+    process.kill()
+    process.wait()
+    process.stdout.close()
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    assert last_checkpoint(run_dir)["global_step"] == 2  # mid-epoch: 2 of 4 steps
+    # the run's own directory refuses first; a new run from the checkpoint file reaches the
+    # loader, which refuses too
+    again = [*common, "+callbacks.stall.step=1000000"]
+    refused = run_entry_point("src/train.py", [*again, "ckpt_path=last"], run_dir, succeed=False)
+    assert "was trained on 2 processes" in refused.output
+    assert "model.pretrained=<checkpoint>" in refused.output
+    elsewhere = [*again, f"ckpt_path={checkpoint}"]
+    refused = run_entry_point("src/train.py", elsewhere, tmp_path / "new", succeed=False)
+    assert "written by a run on 2 processes and this resume runs on 1" in refused.output
+    assert not (tmp_path / "new" / "checkpoints" / "last.ckpt").exists()  # nothing trained
