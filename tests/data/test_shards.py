@@ -104,40 +104,38 @@ def test_shards_give_the_file_trees_samples_and_augmentation_seeds(
     for position, record in enumerate(records):
         mine, theirs = shards.val_set[position], files.val_set[record["index"]]
         assert torch.equal(mine["image"], theirs["image"]) and mine["target"] == theirs["target"]
-    # one training epoch: whole batches of distinct samples (63 = 7 x 8 + 7 left out), each
-    # augmented with the seed the file tree gives it
-    seen: list[str] = []
+    # two training epochs on two loader workers: whole batches of distinct samples
+    # (63 = 7 x 8 + 7 left out), each augmented with the seed the file tree gives it that epoch
     train_set: ShardTrainSet = shards.train_set
-    train_set.decoder = _Recording(train_set.decoder.items, train_set.decoder.transform)
-    train_set.decoder.seen = seen
-    batches = list(train_set.loader(**_plain_loader()))
-    assert [len(batch) for batch in batches] == [8] * 7 and len(set(seen)) == len(seen) == 56
-    written = {bytes(r["image_path"]).decode() for r in _records(imagenet_shards, "train")}
-    assert set(seen) <= written
-    size = len(files.train_set)
-    seeds = epoch_plan(files.seed, 0, size)[1]
+    train_set.decoder = _PathTarget(train_set.decoder.items, train_set.decoder.transform)
+    loader = train_set.loader(**_plain_loader(workers=2))
     paths = [path for path, _ in files.train_set.items]
-    for batch in batches[:2]:
-        for sample in batch:
+    written = {bytes(r["image_path"]).decode() for r in _records(imagenet_shards, "train")}
+    orders = []
+    for epoch in range(2):
+        samples = [sample for batch in loader for sample in batch]
+        seen = [sample["target"] for sample in samples]
+        assert len(seen) == len(set(seen)) == 56 and set(seen) <= written
+        seeds = epoch_plan(files.seed, epoch, len(paths))[1]
+        for sample in samples:
             index = paths.index(sample["target"])
             expected = files.train_set[SampleKey(index, int(seeds[index]))]
-            assert torch.equal(sample["image"], expected["image"])
+            assert torch.equal(sample["image"], expected["image"]), (epoch, sample["target"])
+        orders.append(seen)
+    assert orders[0] != orders[1]
 
 
-class _Recording(ImageFolderDataset):
-    """The ImageNet dataset, noting each file it decodes and giving its path as the target."""
-
-    seen: list[str]
+class _PathTarget(ImageFolderDataset):
+    """The ImageNet dataset with each sample's file path as its target."""
 
     def load(self, path, label):  # type: ignore[no-untyped-def]
-        self.seen.append(str(path))
         return {"image": super().load(path, label)["image"], "target": str(path)}
 
 
-def _plain_loader() -> dict:
+def _plain_loader(workers: int) -> dict:
     return {
         "batch_size": 8,
-        "num_workers": 0,
+        "num_workers": workers,
         "pin_memory": False,
         "persistent_workers": False,
         "collate_fn": list,
