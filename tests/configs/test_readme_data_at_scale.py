@@ -1,6 +1,6 @@
-"""README, "Data at scale": every conversion and training command composes, and is checked
-against the signatures it feeds (the toy ones are also run, in tests/data/test_shards.py and
-tests/training/test_shards_training.py)."""
+"""README, "Data at scale": every conversion (direct or as a SLURM job) and every training
+command composes, and is checked against the signatures it feeds (the toy ones also run, in
+tests/data/test_shards.py and tests/training/test_shards_training.py)."""
 
 from __future__ import annotations
 
@@ -23,29 +23,38 @@ BLOCK = re.search(r"```bash\n(.*?)\n```", SECTION[1], re.S)[1] if SECTION else "
 COMMANDS = [
     shlex.split(line)
     for line in BLOCK.replace("\\\n", " ").splitlines()
-    if line.startswith("python ")
+    if line.startswith(("python ", "sbatch "))
 ]
+CONVERT = ("scripts.make_shards", "scripts/slurm/make_shards.sbatch")
+
+
+def _overrides(words: list[str]) -> tuple[str, list[str]]:
+    """Which config the command composes ("train" or "make_shards"), and its overrides."""
+    if words[:2] == ["python", "src/train.py"]:
+        return "train", words[2:]
+    (script,) = [word for word in words if word in CONVERT]
+    return "make_shards", words[words.index(script) + 1 :]
 
 
 def test_the_section_converts_and_trains_both_data_sets() -> None:
     assert SECTION, "README.md has no 'Data at scale' section"
-    converted = [
-        words for words in COMMANDS if words[:3] == ["python", "-m", "scripts.make_shards"]
-    ]
-    trained = [words for words in COMMANDS if words[:2] == ["python", "src/train.py"]]
-    assert {"data=imagenet", "data=ade20k", "data=toy_imagenet"} <= {w[3] for w in converted}
-    assert all("data.format=shards" in words for words in trained) and len(trained) == 3
-    assert len(converted) + len(trained) == len(COMMANDS)
+    kinds = [_overrides(words) for words in COMMANDS]
+    converted = {args[0] for kind, args in kinds if kind == "make_shards"}
+    trained = [args for kind, args in kinds if kind == "train"]
+    assert {"data=imagenet", "data=ade20k", "data=toy_imagenet"} <= converted
+    assert all("data.format=shards" in args for args in trained) and len(trained) == 3
+    assert any(words[0] == "sbatch" for words in COMMANDS)
 
 
-@pytest.mark.parametrize("words", COMMANDS, ids=lambda words: " ".join(words[2:5]))
+@pytest.mark.parametrize("words", COMMANDS, ids=lambda words: " ".join(words[:5]))
 def test_each_command_composes(words: list[str], tmp_path: Path) -> None:
-    if words[:2] == ["python", "src/train.py"]:
-        cfg = compose_train(words[2:], tmp_path)
+    kind, overrides = _overrides(words)
+    if kind == "train":
+        cfg = compose_train(overrides, tmp_path)
         assert cfg.data.format == "shards"
         OmegaConf.resolve(cfg)
     else:  # what scripts/make_shards.py reads: the data preset and the options
-        cfg = compose_config(words[3:])
+        cfg = compose_config(overrides)
         assert cfg.out and cfg.workers >= 1
         OmegaConf.resolve(cfg.data)
     validate_config(cfg)
