@@ -11,12 +11,15 @@ from collections.abc import Sequence
 
 import hydra
 from hydra import compose, initialize_config_dir
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 
 from src.data.shard_format import Manifest
 from src.data.shard_writer import ConvertOptions, convert
 from src.project_root import PROJECT_ROOT
-from src.utils.config_validation import validate_config
+from src.utils.config_validation import ConfigError, validate_config
+from src.utils.error_report import instantiation_message
 from src.utils.table import Table, print_table
 
 
@@ -37,13 +40,27 @@ def report(manifest: Manifest, out: str) -> Table:
 
 
 def main(argv: Sequence[str]) -> None:
+    """Convert as ``argv`` (overrides of configs/make_shards.yaml) says and print the report; a
+    mistake in the command (a missing ``out=``, a data root without the expected layout, an
+    ``out`` holding something else) stops with its message alone and status 1."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        manifest, out = convert_as_configured(argv)
+    except MissingMandatoryValue as error:
+        sys.exit(f"error: {error.full_key}= is missing; e.g. out=/shards/imagenet")
+    except (ConfigError, FileNotFoundError, FileExistsError) as error:
+        sys.exit(f"error: {error}")
+    except InstantiationException as error:
+        sys.exit(f"error: {instantiation_message(error)}")
+    print_table(report(manifest, out))
+
+
+def convert_as_configured(argv: Sequence[str]) -> tuple[Manifest, str]:
     cfg = compose_config(argv)
     validate_config(cfg)
     datamodule = hydra.utils.instantiate(cfg.data, format="files")
     options = ConvertOptions(seed=cfg.seed, chunk_bytes=cfg.chunk_bytes, workers=cfg.workers)
-    manifest = convert(datamodule, cfg.out, options)
-    print_table(report(manifest, cfg.out))
+    return convert(datamodule, cfg.out, options), cfg.out
 
 
 if __name__ == "__main__":

@@ -154,6 +154,18 @@ def test_shards_of_another_data_set_or_class_count_are_refused(imagenet_shards: 
         wrong_classes.setup("fit")
 
 
+def test_a_finished_conversion_is_kept_and_one_with_other_settings_refused(
+    imagenet_tree: Path, imagenet_shards: Path
+) -> None:
+    before = (imagenet_shards / MANIFEST).stat().st_mtime_ns
+    _convert("toy_imagenet", imagenet_tree, imagenet_shards)  # the same: nothing to do
+    assert (imagenet_shards / MANIFEST).stat().st_mtime_ns == before
+    with pytest.raises(SystemExit, match="holds shards made from .* choose another out="):
+        _convert("toy_imagenet", imagenet_tree, imagenet_shards, "chunk_bytes=1MB")
+    with pytest.raises(SystemExit, match="out= is missing"):
+        main(["data=toy_imagenet"])
+
+
 def test_a_folder_without_a_manifest_is_refused_with_the_command_to_make_one(
     tmp_path: Path,
 ) -> None:
