@@ -59,7 +59,12 @@ def convert_as_configured(argv: Sequence[str]) -> tuple[Manifest, str]:
     cfg = compose_config(argv)
     validate_config(cfg)
     datamodule = hydra.utils.instantiate(cfg.data, format="files")
-    options = ConvertOptions(seed=cfg.seed, chunk_bytes=cfg.chunk_bytes, workers=cfg.workers)
+    options = ConvertOptions(
+        seed=cfg.seed,
+        chunk_bytes=cfg.chunk_bytes,
+        workers=cfg.workers,
+        max_short_side=cfg.max_short_side,
+    )
     return convert(datamodule, cfg.out, options), cfg.out
 
 

@@ -4,7 +4,10 @@ The items are the file-tree datamodule's own (its listing, classes and masks), s
 seed before writing: litdata shuffles only within a window of chunks, and a listing is sorted
 by class. Each file is stored as it is (JPEG and PNG bytes; masks stay lossless) after being
 decoded once with the datamodule's own checks, and a file that fails them, or an image without
-its mask, is left out and listed by path and reason in the result and in the manifest.
+its mask, is left out and listed by path and reason in the result and in the manifest. With
+``max_short_side``, larger images are stored smaller instead (short side to that size, JPEG
+quality 95; a mask resized alike, nearest neighbour, PNG), which shrinks a data set trained at
+small crops; the samples are then no longer the files' exactly.
 
 A conversion writes into ``<out>.partial`` and renames it to ``<out>`` when every split and the
 manifest are written, so a folder named ``<out>`` is always complete. A split's summary is
@@ -24,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import albumentations as A
+import cv2
 import numpy as np
 from litdata import __version__ as litdata_version
 from litdata import optimize
 
 from src.data.datamodule import TrainValDataModule
 from src.data.guarded_dataset import GuardedDataset
-from src.data.image_io import CorruptSampleError
+from src.data.image_io import CorruptSampleError, EncodedFile, read_mask, read_rgb
 from src.data.shard_format import (
     MANIFEST,
     Manifest,
@@ -49,11 +53,13 @@ _PLAN = "plan.json"
 @dataclass(frozen=True)
 class ConvertOptions:
     """``seed`` orders the samples in the shards; ``chunk_bytes`` is litdata's chunk size
-    (tens of MB suit object storage); ``workers`` are the processes that read and write."""
+    (tens of MB suit object storage); ``workers`` are the processes that read and write;
+    ``max_short_side`` (None: files as stored) re-encodes larger images smaller."""
 
     seed: int = 0
     chunk_bytes: str = "64MB"
     workers: int = 1
+    max_short_side: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,12 +69,15 @@ class _RecordWriter:
 
     decoder: GuardedDataset
     unreadable_dir: str
+    max_short_side: int | None = None
 
     def __call__(self, task: tuple[int, tuple[Any, ...]]) -> Iterator[dict[str, Any]]:
         index, item = task
         try:
             record = encode_record(index, item, self.decoder.fields)
             self.decoder.load(*decode_record(record, self.decoder.fields))
+            if self.max_short_side is not None:
+                record = _capped(record, self.max_short_side)
         except (CorruptSampleError, OSError) as err:
             path = err.path if isinstance(err, CorruptSampleError) else str(err.filename)
             reason = err.reason if isinstance(err, CorruptSampleError) else str(err)
@@ -149,7 +158,7 @@ def _convert_split(
     # decoding checks only: the transform is the identity
     decoder = datamodule.make_dataset([], A.Compose([]))
     optimize(
-        fn=_RecordWriter(decoder, str(notes)),
+        fn=_RecordWriter(decoder, str(notes), options.max_short_side),
         inputs=[(int(index), items[index]) for index in order],
         output_dir=str(chunks),
         chunk_bytes=options.chunk_bytes,
@@ -165,3 +174,28 @@ def _convert_split(
     summary = SplitSummary(len(items), len(items) - len(corrupt), unreadable)
     summary_file.write_text(json.dumps(asdict(summary)))
     return summary
+
+
+def _capped(record: dict[str, Any], max_short_side: int) -> dict[str, Any]:
+    """``record`` with its image (and mask, if it has one) re-encoded at a short side of
+    ``max_short_side`` when the image's is longer; unchanged otherwise."""
+    image = read_rgb(EncodedFile(record["image_path"].decode(), record["image"]))
+    height, width = image.shape[:2]
+    scale = max_short_side / min(height, width)
+    if scale >= 1:
+        return record
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))  # OpenCV: (w, h)
+    smaller = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    quality = [cv2.IMWRITE_JPEG_QUALITY, 95]
+    record["image"] = _encoded(".jpg", cv2.cvtColor(smaller, cv2.COLOR_RGB2BGR), quality)
+    if "mask" in record:
+        mask = read_mask(EncodedFile(record["mask_path"].decode(), record["mask"]))
+        record["mask"] = _encoded(".png", cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST))
+    return record
+
+
+def _encoded(extension: str, pixels: np.ndarray, params: list[int] | None = None) -> bytes:
+    ok, data = cv2.imencode(extension, pixels, params or [])
+    if not ok:
+        raise OSError(f"OpenCV could not encode a {extension} image")
+    return data.tobytes()

@@ -16,12 +16,14 @@ import time
 from pathlib import Path
 
 import hydra
+import numpy as np
 import pytest
 import torch
 from litdata import StreamingDataset
 
 from scripts.make_shards import compose_config, main
 from src.data.datamodule import TrainValDataModule
+from src.data.image_io import EncodedFile, read_mask, read_rgb
 from src.data.imagenet import ImageFolderDataset
 from src.data.samplers import SampleKey, epoch_plan
 from src.data.shard_datasets import ShardTrainSet
@@ -223,3 +225,18 @@ def test_a_conversion_killed_midway_leaves_no_shard_folder_and_a_rerun_finishes_
     assert json.loads(kept)["written"] == manifest.splits["train"].written == 64
     assert manifest.splits["val"].written == 32
     assert len(_records(out, "val")) == 32 and not out.with_name("shards.partial").exists()
+
+
+def test_a_capped_short_side_re_encodes_images_and_masks_alike(
+    tmp_path: Path, small_toy_ade20k_root: Path
+) -> None:
+    manifest = _convert(
+        "toy_ade20k", small_toy_ade20k_root, tmp_path / "shards", "max_short_side=48"
+    )
+    assert manifest.options["max_short_side"] == 48
+    for record in _records(tmp_path / "shards", "train"):
+        image = read_rgb(EncodedFile("image", bytes(record["image"])))
+        mask = read_mask(EncodedFile("mask", bytes(record["mask"])))
+        original = read_mask(bytes(record["mask_path"]).decode())
+        assert image.shape == (48, 64, 3) and mask.shape == (48, 64)  # from 96 x 128
+        assert set(np.unique(mask)) <= set(np.unique(original))  # labels kept, none blended
