@@ -41,8 +41,10 @@ class ShardTrainSet(StreamingDataset):
 
     def __getitem__(self, index: Any) -> Sample | None:
         record = super().__getitem__(index)
-        key = SampleKey(int(record[INDEX_KEY]), self._augmentation_seed(int(record[INDEX_KEY])))
-        resolve_key(key, self.decoder.transform)
+        tree_index = int(record[INDEX_KEY])
+        resolve_key(
+            SampleKey(tree_index, self._augmentation_seed(tree_index)), self.decoder.transform
+        )
         return self.decoder.load_guarded(decode_record(record, self.decoder.fields))
 
     def _augmentation_seed(self, index: int) -> int:

@@ -52,14 +52,14 @@ _PLAN = "plan.json"
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    """``seed`` orders the samples in the shards; ``chunk_bytes`` is litdata's chunk size
-    (tens of MB suit object storage); ``workers`` are the processes that read and write;
-    ``max_short_side`` (None: files as stored) re-encodes larger images smaller."""
+    """``seed`` orders the samples in the shards; ``chunk_bytes`` is litdata's chunk size;
+    ``workers`` are the processes that read and write; ``max_short_side`` (None: files as
+    stored) re-encodes larger images smaller. Their defaults: configs/make_shards.yaml."""
 
-    seed: int = 0
-    chunk_bytes: str = "64MB"
-    workers: int = 1
-    max_short_side: int | None = None
+    seed: int
+    chunk_bytes: str
+    workers: int
+    max_short_side: int | None
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class _RecordWriter:
 
     decoder: GuardedDataset
     unreadable_dir: str
-    max_short_side: int | None = None
+    max_short_side: int | None
 
     def __call__(self, task: tuple[int, tuple[Any, ...]]) -> Iterator[dict[str, Any]]:
         index, item = task
