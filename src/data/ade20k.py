@@ -327,14 +327,15 @@ class ADE20KDataModule(TrainValDataModule):
         counts: dict[str, int] = {}
         if stage in (None, "fit") and self.train_set is None:
             self.train_set = self.split_set("train", self.train_transform, train=True)
-            counts["train"] = len(self.train_set)
+            counts["train"] = self.split_length("train", self.train_set)
         if self.val_set is None:
             self.val_set = self.split_set("val", self.val_transform, train=False)
-            counts["val"] = len(self.val_set)
+            counts["val"] = self.split_length("val", self.val_set)
         if any(counts[split] != FULL_SIZES[split] for split in counts):
             found = " / ".join(f"{counts[split]:,} {SPLIT_FOLDERS[split]}" for split in counts)
             full = " / ".join(f"{FULL_SIZES[split]:,}" for split in counts)
-            log.warning("ADE20K at '%s' has %s pairs (full dataset: %s)", self.root, found, full)
+            where = self.shards.root if self.shards is not None else self.root
+            log.warning("ADE20K at '%s' has %s pairs (full dataset: %s)", where, found, full)
 
     def collate(self, train: bool) -> CollateSamples:
         """Training crops share one size; validation images are padded to the batch's

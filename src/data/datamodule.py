@@ -137,6 +137,11 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
             return ShardTrainSet(self.shards, split, decoder, self.seed, summary.listed)
         return ShardEvalSet(self.shards, split, decoder, summary.written)
 
+    def split_length(self, split: str, dataset: Dataset) -> int:
+        """How many samples ``split`` (opened as ``dataset``) holds in all: a streamed split's
+        own length is one process's share."""
+        return len(dataset) if self.shards is None else self.manifest.splits[split].written
+
     def follow_weights(self, protocol: EvalProtocol | None, weights_name: str) -> None:
         """What the model's loaded weights say about evaluating them (their protocol, and a name
         for them in messages), handed over by the entry point before the data is set up; the
