@@ -1,6 +1,7 @@
 """The toy presets train from shards (``data.format=shards``): from a local folder, and
 from an S3-compatible server (moto's, started here on 127.0.0.1) reached through
-``data.storage_options``, its chunks cached under ``data.cache_dir``."""
+``data.storage_options`` or through the standard AWS environment variables, its chunks cached
+under ``data.cache_dir``."""
 
 from __future__ import annotations
 
@@ -42,13 +43,15 @@ def s3_endpoint() -> Iterator[str]:
     server.stop()
 
 
-def _upload(folder: Path, endpoint: str, prefix: str) -> str:
-    client = boto3.client("s3", endpoint_url=endpoint, **CREDENTIALS)
+@pytest.fixture(scope="module")
+def s3_shards(shards: Path, s3_endpoint: str) -> str:
+    """The shards uploaded to the server as they are: their ``s3://`` URL."""
+    client = boto3.client("s3", endpoint_url=s3_endpoint, **CREDENTIALS)
     client.create_bucket(Bucket=BUCKET)
-    for path in folder.rglob("*"):
+    for path in shards.rglob("*"):
         if path.is_file():
-            client.upload_file(str(path), BUCKET, f"{prefix}/{path.relative_to(folder)}")
-    return f"s3://{BUCKET}/{prefix}"
+            client.upload_file(str(path), BUCKET, f"toy/imagenet/{path.relative_to(shards)}")
+    return f"s3://{BUCKET}/toy/imagenet"
 
 
 def _overrides(root: str) -> list[str]:
@@ -63,13 +66,12 @@ def test_toy_cls_trains_from_local_shards(tmp_path: Path, shards: Path) -> None:
 
 
 def test_toy_cls_trains_from_shards_on_an_s3_compatible_server(
-    tmp_path: Path, shards: Path, s3_endpoint: str
+    tmp_path: Path, s3_shards: str, s3_endpoint: str
 ) -> None:
-    url = _upload(shards, s3_endpoint, "toy/imagenet")
     options = ",".join(f"{key}:'{value}'" for key, value in CREDENTIALS.items())
     cache = tmp_path / "cache"
     overrides = [
-        *_overrides(url),
+        *_overrides(s3_shards),
         f"data.storage_options={{endpoint_url:'{s3_endpoint}',{options}}}",
         f"data.cache_dir={cache}",
     ]
@@ -79,6 +81,21 @@ def test_toy_cls_trains_from_shards_on_an_s3_compatible_server(
     # the training chunk came through the cache (validation reads its samples by byte range)
     (digest,) = cache.iterdir()
     assert [path.name for path in (digest / "train").rglob("chunk-*.bin")] == ["chunk-0-0.bin"]
+
+
+def test_the_server_and_credentials_can_come_from_the_aws_environment(
+    tmp_path: Path, s3_shards: str, s3_endpoint: str
+) -> None:
+    environment = {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+        "AWS_DEFAULT_REGION": CREDENTIALS["region_name"],
+    }
+    run_dir = tmp_path / "run"
+    overrides = [*_overrides(s3_shards), f"data.cache_dir={tmp_path / 'cache'}"]
+    run_entry_point("src/train.py", overrides, run_dir, env=environment)
+    assert last_logged(run_dir, "train/loss_epoch") > 0
 
 
 def test_toy_seg_trains_from_local_shards(tmp_path: Path, small_toy_ade20k_root: Path) -> None:
