@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import albumentations as A
 import cv2
@@ -23,8 +24,15 @@ from src.data.ade20k_classes import ADE20K_CLASSES
 from src.data.collate import IGNORE_INDEX, CollateSamples, Sample
 from src.data.datamodule import TrainValDataModule
 from src.data.guarded_dataset import GuardedDataset
-from src.data.image_io import CorruptSampleError, is_image_file, read_mask, read_rgb
+from src.data.image_io import (
+    CorruptSampleError,
+    ImageSource,
+    is_image_file,
+    read_mask,
+    read_rgb,
+)
 from src.data.segmentation_transforms import train_transform, val_transform
+from src.data.shard_format import Unreadable
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.data.toy import has_complete_toy, make_toy_ade20k, wants_toy
 from src.utils.config_types import NonNegativeInt, PositiveInt
@@ -54,8 +62,11 @@ def resolve_dataset_dir(root: str | Path) -> Path:
     )
 
 
-def list_pairs(dataset_dir: str | Path, split: str) -> list[tuple[str, str]]:
-    """``(image, mask)`` paths of one split; every image must have its mask."""
+def find_pairs(
+    dataset_dir: str | Path, split: str
+) -> tuple[list[tuple[str, str]], list[Unreadable]]:
+    """``(image, mask)`` paths of one split, and the images that have no mask (with the mask
+    path that was expected), for a caller that reports them rather than stops."""
     dataset_dir = Path(dataset_dir)
     folder = SPLIT_FOLDERS[split]
     images_dir = dataset_dir / "images" / folder
@@ -72,19 +83,26 @@ def list_pairs(dataset_dir: str | Path, split: str) -> list[tuple[str, str]]:
         raise FileNotFoundError(f"ADE20K folder '{images_dir}' has no images; {_EXPECTED_TREE}")
     masks = {entry.name for entry in os.scandir(masks_dir) if entry.is_file()}
     pairs: list[tuple[str, str]] = []
-    missing: list[str] = []
+    missing: list[Unreadable] = []
     for name in images:
         mask_name = os.path.splitext(name)[0] + ".png"
         if mask_name in masks:
             pairs.append((str(images_dir / name), str(masks_dir / mask_name)))
         else:
-            missing.append(name)
+            reason = f"has no mask: expected '{masks_dir / mask_name}'"
+            missing.append(Unreadable(str(images_dir / name), reason))
+    return pairs, missing
+
+
+def list_pairs(dataset_dir: str | Path, split: str) -> list[tuple[str, str]]:
+    """``(image, mask)`` paths of one split; every image must have its mask."""
+    pairs, missing = find_pairs(dataset_dir, split)
     if missing:
-        first = os.path.splitext(missing[0])[0] + ".png"
+        total = len(pairs) + len(missing)
         raise FileNotFoundError(
-            f"ADE20K image '{images_dir / missing[0]}' has no mask: expected "
-            f"'{masks_dir / first}' ({len(missing)} of {len(images)} {folder} images lack "
-            "one). Restore the annotations, or remove the images that have none."
+            f"ADE20K image '{missing[0].path}' {missing[0].reason} ({len(missing)} of {total} "
+            f"{SPLIT_FOLDERS[split]} images lack one). Restore the annotations, or remove the "
+            "images that have none."
         )
     return pairs
 
@@ -93,7 +111,7 @@ def list_pairs(dataset_dir: str | Path, split: str) -> list[tuple[str, str]]:
 _REDUCE_ZERO_LABEL = np.array([IGNORE_INDEX, *range(254), IGNORE_INDEX], np.uint8)
 
 
-def reduce_zero_label(mask: np.ndarray, num_classes: int, path: str | Path) -> np.ndarray:
+def reduce_zero_label(mask: np.ndarray, num_classes: int, path: ImageSource) -> np.ndarray:
     """Map raw mask values to training labels: 0 -> 255 (ignore), k -> k - 1, 255 stays.
 
     Any other value above ``num_classes`` means the mask is not an ADE20K annotation. The
@@ -120,6 +138,8 @@ class ADE20KDataset(GuardedDataset):
     :class:`~src.data.samplers.SampleKey` items that also seed the augmentation.
     """
 
+    fields = ("image", "mask")
+
     def __init__(
         self,
         pairs: Sequence[tuple[str | Path, str | Path]],
@@ -130,7 +150,7 @@ class ADE20KDataset(GuardedDataset):
         super().__init__(pairs, transform, on_corrupt)
         self.num_classes = num_classes
 
-    def load(self, image_path: str | Path, mask_path: str | Path) -> Sample:
+    def load(self, image_path: ImageSource, mask_path: ImageSource) -> Sample:
         image = read_rgb(image_path)
         mask = read_mask(mask_path)
         if mask.shape != image.shape[:2]:
@@ -154,6 +174,8 @@ class ADE20KDataModule(TrainValDataModule):
     ``num_classes`` names.
     """
 
+    kind = "ade20k"
+
     def __init__(
         self,
         root: str,
@@ -175,6 +197,10 @@ class ADE20KDataModule(TrainValDataModule):
         toy_root: str | None = None,
         num_classes: int = len(ADE20K_CLASSES),
         seed: int = 0,
+        format: str = "files",
+        cache_dir: str | None = None,
+        cache_size: str | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         if not 1 <= num_classes <= len(ADE20K_CLASSES):
             raise ValueError(
@@ -193,6 +219,10 @@ class ADE20KDataModule(TrainValDataModule):
             toy=toy,
             toy_root=toy_root,
             seed=seed,
+            format=format,
+            cache_dir=cache_dir,
+            cache_size=cache_size,
+            storage_options=storage_options,
         )
         self.num_classes = num_classes
         self.class_names = list(ADE20K_CLASSES[:num_classes])
@@ -211,31 +241,38 @@ class ADE20KDataModule(TrainValDataModule):
         """Generate the toy set where one is wanted (:func:`~src.data.toy.wants_toy`) and
         ``root`` does not hold a complete one."""
         container = self.root.parent if self.root.name == DATASET_FOLDER else self.root
-        if not wants_toy(container, self.toy, self.toy_root):
+        if self.shards is not None or not wants_toy(container, self.toy, self.toy_root):
             return
         if not has_complete_toy(container / DATASET_FOLDER):
             make_toy_ade20k(container, num_classes=self.num_classes)
 
+    @property
+    def declared_num_classes(self) -> int:
+        return self.num_classes
+
+    def list_items(self, split: str) -> list[tuple[str, str]]:
+        return list_pairs(resolve_dataset_dir(self.root), split)
+
+    def list_split(self, split: str) -> tuple[list[tuple[str, str]], list[Unreadable]]:
+        return find_pairs(resolve_dataset_dir(self.root), split)
+
+    def make_dataset(self, items: Sequence[tuple[str, str]], transform: A.Compose) -> ADE20KDataset:
+        return ADE20KDataset(items, transform, self.num_classes, self.on_corrupt)
+
     def setup(self, stage: str | None = None) -> None:
-        """List and pair the files of the splits ``stage`` needs; the layout is checked here."""
-        dataset_dir = resolve_dataset_dir(self.root)
+        """Open the splits ``stage`` needs (a file tree's layout is checked here)."""
         counts: dict[str, int] = {}
         if stage in (None, "fit") and self.train_set is None:
-            pairs = list_pairs(dataset_dir, "train")
-            counts["train"] = len(pairs)
-            self.train_set = ADE20KDataset(
-                pairs, self.train_transform, self.num_classes, self.on_corrupt
-            )
+            self.train_set = self.split_set("train", self.train_transform, train=True)
+            counts["train"] = self.split_length("train", self.train_set)
         if self.val_set is None:
-            pairs = list_pairs(dataset_dir, "val")
-            counts["val"] = len(pairs)
-            self.val_set = ADE20KDataset(
-                pairs, self.val_transform, self.num_classes, self.on_corrupt
-            )
+            self.val_set = self.split_set("val", self.val_transform, train=False)
+            counts["val"] = self.split_length("val", self.val_set)
         if any(counts[split] != FULL_SIZES[split] for split in counts):
             found = " / ".join(f"{counts[split]:,} {SPLIT_FOLDERS[split]}" for split in counts)
             full = " / ".join(f"{FULL_SIZES[split]:,}" for split in counts)
-            log.warning("ADE20K at '%s' has %s pairs (full dataset: %s)", dataset_dir, found, full)
+            where = self.shards.root if self.shards is not None else self.root
+            log.warning("ADE20K at '%s' has %s pairs (full dataset: %s)", where, found, full)
 
     def collate(self, train: bool) -> CollateSamples:
         """Training crops share one size; validation images are padded to the batch's

@@ -2,29 +2,40 @@
 
 A dataset module (:mod:`src.data.imagenet`, :mod:`src.data.ade20k`) declares its own typed
 ``__init__`` (the ``data.*`` keys it accepts, checked by config validation against that
-signature), lists its files in ``setup`` and says how its batches are collated; the batch
-sizes, workers, pinned memory, samplers and the train / val / test loaders live here once.
+signature), says how its files are listed and decoded and how its batches are collated; the
+batch sizes, workers, pinned memory, samplers, the train / val / test loaders and the choice
+between a file tree and shards made from it (``data.format``) live here once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import albumentations as A
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from src.data.collate import CollateSamples
 from src.data.corrupt import check_on_corrupt
 from src.data.eval_protocol import EvalProtocol
 from src.data.guarded_dataset import GuardedDataset
 from src.data.loaders import ResumableTrainData, make_loader
+from src.data.shard_format import LITDATA_INSTALL, Manifest, ShardSource, Unreadable
+from src.utils.config_validation import ConfigError
+
+DATA_FORMATS: tuple[str, ...] = ("files", "shards")
 
 
 class TrainValDataModule(ResumableTrainData, LightningDataModule):
-    """A training split and a validation split of file-backed samples, under ``root``.
+    """A training split and a validation split, read from the file tree at ``root`` or, with
+    ``format="shards"``, from the shard folder at ``root`` made from one (a local folder or
+    ``s3://bucket/prefix``; see :class:`~src.data.shard_format.ShardSource` for
+    ``cache_dir``, ``cache_size`` and ``storage_options``).
 
-    Subclasses fill ``train_set`` (for ``fit``) and ``val_set`` in ``setup`` and implement
+    Subclasses fill ``train_set`` (for ``fit``) and ``val_set`` in ``setup`` with
+    :meth:`split_set`, and implement :meth:`list_items`, :meth:`make_dataset` and
     :meth:`collate`. ``batch_size`` is per process and ``val_batch_size`` is the evaluation
     loaders'. The test loader is the validation split: neither ImageNet's nor ADE20K's test
     labels are public. ``seed`` fixes the training order and augmentation of every epoch (see
@@ -48,9 +59,22 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
         toy: bool,
         toy_root: str | None,
         seed: int,
+        format: str,
+        cache_dir: str | None,
+        cache_size: str | None,
+        storage_options: Mapping[str, Any] | None,
     ) -> None:
         super().__init__()
+        if format not in DATA_FORMATS:
+            raise ValueError(f"data.format={format!r} is not one of {list(DATA_FORMATS)}")
         self.root = Path(root)
+        self.format = format
+        self.shards = (
+            ShardSource(root, cache_dir, cache_size, storage_options)
+            if format == "shards"
+            else None
+        )
+        self._manifest: Manifest | None = None
         self.seed = seed
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size
@@ -62,8 +86,61 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
         self.on_corrupt = check_on_corrupt(on_corrupt)
         self.toy = toy
         self.toy_root = toy_root
-        self.train_set: GuardedDataset | None = None
-        self.val_set: GuardedDataset | None = None
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+
+    # what a dataset module says about its data set
+    kind: str = ""  # the data set's name in a shard manifest ("imagenet", "ade20k")
+
+    @property
+    def declared_num_classes(self) -> int | None:
+        """``data.num_classes`` (None: as many as the data has), checked against shards."""
+        raise NotImplementedError
+
+    def list_items(self, split: str) -> list[tuple[Any, ...]]:
+        """The items of ``split`` in the file tree, in listing order; the layout is checked."""
+        raise NotImplementedError
+
+    def list_split(self, split: str) -> tuple[list[tuple[Any, ...]], list[Unreadable]]:
+        """The items of ``split`` and the listed files that cannot form one (a converter
+        reports them); by default every listed file forms an item."""
+        return self.list_items(split), []
+
+    def make_dataset(
+        self, items: Sequence[tuple[Any, ...]], transform: A.Compose
+    ) -> GuardedDataset:
+        """The file-tree dataset of ``items``; over shards it decodes their records."""
+        raise NotImplementedError
+
+    @property
+    def manifest(self) -> Manifest:
+        """The shard folder's manifest, checked against this config (``format="shards"``)."""
+        if self.shards is None:
+            raise RuntimeError("data.format=files has no shard manifest")
+        if self._manifest is None:
+            self._manifest = self.shards.manifest(self.kind, self.declared_num_classes)
+        return self._manifest
+
+    def split_set(self, split: str, transform: A.Compose, train: bool) -> Dataset:
+        """``split`` from the file tree or from shards, decoded and transformed alike."""
+        if self.shards is None:
+            return self.make_dataset(self.list_items(split), transform)
+        try:  # litdata is installed apart (README, "Data at scale"): only shards need it
+            from src.data.shard_datasets import ShardEvalSet, ShardTrainSet
+        except ModuleNotFoundError as err:
+            raise ConfigError(
+                f"data.format=shards needs litdata ({err}): {LITDATA_INSTALL}"
+            ) from err
+        decoder = self.make_dataset([], transform)
+        summary = self.manifest.splits[split]
+        if train:
+            return ShardTrainSet(self.shards, split, decoder, self.seed, summary.listed)
+        return ShardEvalSet(self.shards, split, decoder, summary.written)
+
+    def split_length(self, split: str, dataset: Dataset) -> int:
+        """How many samples ``split`` (opened as ``dataset``) holds in all: a streamed split's
+        own length is one process's share."""
+        return len(dataset) if self.shards is None else self.manifest.splits[split].written
 
     def follow_weights(self, protocol: EvalProtocol | None, weights_name: str) -> None:
         """What the model's loaded weights say about evaluating them (their protocol, and a name
@@ -83,7 +160,7 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()
 
-    def _loader(self, dataset: GuardedDataset | None, batch_size: int, train: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset | None, batch_size: int, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before asking for a loader")
         return make_loader(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -44,7 +45,7 @@ class CorruptSampleError(ValueError):
     whoever meets it in a long training log knows what to do without reading code.
     """
 
-    def __init__(self, path: str | Path, reason: str) -> None:
+    def __init__(self, path: ImageSource, reason: str) -> None:
         super().__init__(str(path), reason)
         self.path = str(path)
         self.reason = reason
@@ -56,12 +57,31 @@ class CorruptSampleError(ValueError):
         )
 
 
+@dataclass(frozen=True)
+class EncodedFile:
+    """A file's bytes already in memory (read from a shard), under the path it came from.
+
+    The readers below take one wherever they take a path, so a sample read from shards goes
+    through exactly the decoding and checks of the same file read from disk, and an error
+    names the original file.
+    """
+
+    path: str
+    data: bytes
+
+    def __str__(self) -> str:
+        return self.path
+
+
+ImageSource = str | Path | EncodedFile
+
+
 def is_image_file(name: str) -> bool:
     """Whether a file name has one of :data:`IMAGE_EXTENSIONS` (any letter case)."""
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
+def read_rgb(path: ImageSource) -> np.ndarray:
     """Read any common image file as an RGB ``(H, W, 3)`` uint8 array.
 
     Grayscale is replicated to three channels, alpha is dropped, 16-bit data keeps its 8 most
@@ -82,7 +102,7 @@ def read_rgb(path: str | Path) -> np.ndarray:
     return _to_rgb(path, _decode(path, data))
 
 
-def _to_rgb(path: str | Path, pixels: np.ndarray) -> np.ndarray:
+def _to_rgb(path: ImageSource, pixels: np.ndarray) -> np.ndarray:
     """RGB uint8 from whatever :func:`_decode` returned (OpenCV's BGR(A) or grey)."""
     if pixels.dtype == np.uint16:
         pixels = (pixels >> 8).astype(np.uint8)
@@ -100,7 +120,7 @@ def _to_rgb(path: str | Path, pixels: np.ndarray) -> np.ndarray:
     raise CorruptSampleError(path, f"unsupported channel count {channels}")
 
 
-def read_mask(path: str | Path) -> np.ndarray:
+def read_mask(path: ImageSource) -> np.ndarray:
     """Read a label mask as an ``(H, W)`` uint8 array of class indices.
 
     Palette PNGs are read as their indices (not their display colours), because in
@@ -121,7 +141,12 @@ def read_mask(path: str | Path) -> np.ndarray:
     return labels
 
 
-def _read_bytes(path: str | Path) -> bytes:
+def _read_bytes(path: ImageSource) -> bytes:
+    if isinstance(path, EncodedFile):
+        data = path.data
+        if not data:
+            raise CorruptSampleError(path, "the file is empty")
+        return data
     try:
         data = Path(path).read_bytes()
     except OSError as err:
@@ -131,7 +156,7 @@ def _read_bytes(path: str | Path) -> bytes:
     return data
 
 
-def _decode(path: str | Path, data: bytes) -> np.ndarray:
+def _decode(path: ImageSource, data: bytes) -> np.ndarray:
     """Decode with OpenCV, falling back to Pillow for formats OpenCV was built without."""
     _check_declared_size(path, data)
     pixels = _opencv_decode(data, cv2.IMREAD_UNCHANGED)
@@ -161,7 +186,7 @@ def _opencv_decode(data: bytes, flags: int) -> np.ndarray | None:
         return None
 
 
-def _check_declared_size(path: str | Path, data: bytes) -> None:
+def _check_declared_size(path: ImageSource, data: bytes) -> None:
     """Reject images whose header declares more than :data:`MAX_IMAGE_PIXELS` pixels.
 
     Pillow reads only the header here; formats it cannot parse are left to the decoders.
@@ -207,7 +232,7 @@ def _is_palette_png(data: bytes) -> bool:
     )
 
 
-def _decode_palette_indices(path: str | Path, data: bytes) -> np.ndarray:
+def _decode_palette_indices(path: ImageSource, data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()

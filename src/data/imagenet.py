@@ -19,12 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import albumentations as A
+
 from src.data.classification_transforms import protocol_transform, train_transform
 from src.data.collate import CollateSamples, Sample
 from src.data.datamodule import TrainValDataModule
 from src.data.eval_protocol import EvalProtocol, default_eval_protocol, resolve_eval_protocol
 from src.data.guarded_dataset import GuardedDataset
-from src.data.image_io import IMAGE_EXTENSIONS, is_image_file, read_rgb
+from src.data.image_io import IMAGE_EXTENSIONS, ImageSource, is_image_file, read_rgb
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.data.toy import has_complete_toy, make_toy_imagenet, wants_toy
 from src.utils.config_types import NonNegativeInt, PositiveInt
@@ -110,7 +112,9 @@ class ImageFolderDataset(GuardedDataset):
     :class:`~src.data.samplers.SampleKey` items that also seed the augmentation.
     """
 
-    def load(self, path: str | Path, label: int) -> Sample:
+    fields = ("image", "label")
+
+    def load(self, path: ImageSource, label: int) -> Sample:
         image = self.transform(image=read_rgb(path))["image"]
         return Sample(image=image, target=label)
 
@@ -129,6 +133,8 @@ class ImageNetDataModule(TrainValDataModule):
     ``num_classes``, when given, lets the model be sized from the config and is checked
     against the folders in ``setup``.
     """
+
+    kind = "imagenet"
 
     def __init__(
         self,
@@ -156,6 +162,10 @@ class ImageNetDataModule(TrainValDataModule):
         toy_root: str | None = None,
         num_classes: int | None = None,
         seed: int = 0,
+        format: str = "files",
+        cache_dir: str | None = None,
+        cache_size: str | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(
             root,
@@ -170,6 +180,10 @@ class ImageNetDataModule(TrainValDataModule):
             toy=toy,
             toy_root=toy_root,
             seed=seed,
+            format=format,
+            cache_dir=cache_dir,
+            cache_size=cache_size,
+            storage_options=storage_options,
         )
         self._declared_num_classes = num_classes
         self.train_transform = train_transform(
@@ -203,8 +217,15 @@ class ImageNetDataModule(TrainValDataModule):
         self._weights: tuple[EvalProtocol | None, str] = (None, "")
 
     @property
+    def declared_num_classes(self) -> int | None:
+        return self._declared_num_classes
+
+    @property
     def class_names(self) -> list[str]:
-        """Class folder names in label order, checked against a declared ``num_classes``."""
+        """Class folder names in label order (the manifest's, for shards), checked against a
+        declared ``num_classes``."""
+        if self._class_names is None and self.shards is not None:
+            self._class_names = self.manifest.classes
         if self._class_names is None:
             self.prepare_data()
             names = find_classes(self.root)
@@ -227,22 +248,30 @@ class ImageNetDataModule(TrainValDataModule):
     def prepare_data(self) -> None:
         """Generate the toy set where one is wanted (:func:`~src.data.toy.wants_toy`) and
         ``root`` does not hold a complete one."""
+        if self.shards is not None:
+            return
         if wants_toy(self.root, self.toy, self.toy_root) and not has_complete_toy(self.root):
             make_toy_imagenet(self.root)
 
+    def list_items(self, split: str) -> list[tuple[str, int]]:
+        return list_samples(self.root, split, self.class_names)
+
+    def make_dataset(
+        self, items: Sequence[tuple[str, int]], transform: A.Compose
+    ) -> ImageFolderDataset:
+        return ImageFolderDataset(items, transform, self.on_corrupt)
+
     def setup(self, stage: str | None = None) -> None:
-        """List the files of the splits ``stage`` needs; the layout is checked here."""
+        """Open the splits ``stage`` needs (a file tree's layout is checked here)."""
         if stage in (None, "fit") and self.train_set is None:
-            samples = list_samples(self.root, "train", self.class_names)
-            self.train_set = ImageFolderDataset(samples, self.train_transform, self.on_corrupt)
+            self.train_set = self.split_set("train", self.train_transform, train=True)
         if self.val_set is None:
             self.eval_protocol = resolve_eval_protocol(
                 self._eval_settings, *self._weights, default=self._default_protocol
             )
             log.info("ImageNet evaluation transform: %s", self.eval_protocol.describe())
             transform = protocol_transform(self.eval_protocol)
-            samples = list_samples(self.root, "val", self.class_names)
-            self.val_set = ImageFolderDataset(samples, transform, self.on_corrupt)
+            self.val_set = self.split_set("val", transform, train=False)
 
     def follow_weights(self, protocol: EvalProtocol | None, weights_name: str) -> None:
         self._weights = (protocol, weights_name)

@@ -7,7 +7,7 @@ batch and can resume mid-epoch; evaluation loaders go in order and count every s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from lightning import Trainer
@@ -34,7 +34,8 @@ def make_loader(
     With ``trainer.overfit_batches`` Lightning rebuilds the training loader to go in order, so
     it gets a plain evaluation loader to rebuild. Pinned memory only helps copies to a GPU, so
     it is requested only when CUDA is present (otherwise PyTorch warns on every loader).
-    Persistent workers need workers.
+    Persistent workers need workers. A training split streamed from shards brings its own
+    loader (:class:`StreamedSplit`), which orders it and splits it across processes.
     """
     rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
     options = {
@@ -44,11 +45,33 @@ def make_loader(
         "persistent_workers": persistent_workers and num_workers > 0,
         "collate_fn": collate,
     }
+    if isinstance(dataset, StreamedSplit):
+        return dataset.loader(**options)
     if train and not (trainer and trainer.overfit_batches):
         sampler = ShuffleShardSampler(dataset, seed, num_replicas=world_size, rank=rank)
         return ResumableDataLoader(dataset, sampler=sampler, drop_last=True, **options)
     sampler = InOrderShardSampler(dataset, num_replicas=world_size, rank=rank)
     return DataLoader(dataset, sampler=sampler, **options)
+
+
+@runtime_checkable
+class StreamedSplit(Protocol):
+    """A split that orders itself and makes its own loader
+    (:class:`~src.data.shard_datasets.ShardTrainSet`)."""
+
+    def loader(self, **options: Any) -> DataLoader:
+        """A loader with ``make_loader``'s options (batch size, workers, collate_fn, ...)."""
+        ...
+
+
+@runtime_checkable
+class StatefulLoader(Protocol):
+    """A training loader that can say where it is in the epoch and continue from there (this
+    project's :class:`ResumableDataLoader`, litdata's ``StreamingDataLoader``)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
 
 
 class ResumableTrainData:
@@ -61,12 +84,12 @@ class ResumableTrainData:
     restored early, and is applied here whichever of the two comes first.
     """
 
-    _train_loader: ResumableDataLoader | None = None
-    _train_loader_state: dict[str, int] | None = None
+    _train_loader: StatefulLoader | None = None
+    _train_loader_state: dict[str, Any] | None = None
 
     def resumable(self, loader: DataLoader) -> DataLoader:
         """Register ``loader``, the one ``train_dataloader`` returns, for saving and resuming."""
-        if isinstance(loader, ResumableDataLoader):
+        if isinstance(loader, StatefulLoader):
             self._train_loader = loader
             if self._train_loader_state is not None:
                 loader.load_state_dict(self._train_loader_state)

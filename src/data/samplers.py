@@ -146,17 +146,23 @@ class ResumableDataLoader(DataLoader):
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         """Continue where the checkpoint's loader was, on as many processes as it ran on: each
         process's slice of the epoch, and so the position, follows from their number."""
-        saved = state_dict.get("processes", self._processes)
-        if saved != self._processes:
-            raise ConfigError(
-                f"the checkpoint was written by a run on {saved} processes and this resume "
-                f"runs on {self._processes}: the interrupted epoch would repeat or skip samples "
-                "and the LR schedule's steps would change. Resume on the same number of "
-                "processes (trainer.devices x trainer.num_nodes, or the scheduler's tasks), or "
-                "start a new run from its weights (model.pretrained=<checkpoint>)."
-            )
+        check_same_processes(state_dict.get("processes", self._processes), self._processes)
         self.sampler.resume(state_dict["epoch"], state_dict["batches"] * self.batch_size)
 
     @property
     def _processes(self) -> int:
         return self.sampler.num_replicas
+
+
+def check_same_processes(saved: int, now: int) -> None:
+    """Refuse to continue a training loader's epoch on another number of processes than the
+    checkpoint's run had: each process's share of the epoch, and so the position, follows
+    from their number (this holds for streamed shards as for the file tree)."""
+    if saved != now:
+        raise ConfigError(
+            f"the checkpoint was written by a run on {saved} processes and this resume "
+            f"runs on {now}: the interrupted epoch would repeat or skip samples "
+            "and the LR schedule's steps would change. Resume on the same number of "
+            "processes (trainer.devices x trainer.num_nodes, or the scheduler's tasks), or "
+            "start a new run from its weights (model.pretrained=<checkpoint>)."
+        )

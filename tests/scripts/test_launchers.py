@@ -1,19 +1,23 @@
 """The cluster launchers run the command they should: srun / torchrun around src/train.py with
-the run dir pinned, ckpt_path=last, the node and GPU counts, and overrides Hydra accepts."""
+the run dir pinned, ckpt_path=last, the node and GPU counts, and overrides Hydra accepts; the
+conversion job runs scripts.make_shards with a worker per CPU of the job."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from src.data.shard_format import MANIFEST
 from src.utils.config_validation import validate_config
 from tests.configs.test_experiments import compose_train
 from tests.helpers import REPO_ROOT
 
 SBATCH = REPO_ROOT / "scripts" / "slurm" / "train.sbatch"
+SHARDS_SBATCH = REPO_ROOT / "scripts" / "slurm" / "make_shards.sbatch"
 TORCHRUN = REPO_ROOT / "scripts" / "torchrun.sh"
 
 
@@ -41,7 +45,7 @@ def _train_overrides(lines: list[str]) -> list[str]:
     return lines[lines.index("src/train.py") + 1 :]
 
 
-@pytest.mark.parametrize("script", [SBATCH, TORCHRUN])
+@pytest.mark.parametrize("script", [SBATCH, SHARDS_SBATCH, TORCHRUN])
 def test_scripts_parse(script: Path) -> None:
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     assert os.access(script, os.X_OK)
@@ -96,3 +100,18 @@ def test_torchrun_pins_one_run_dir_and_needs_it_given_on_several_nodes(fake_bin:
     assert refused.returncode == 2 and "set RUN_DIR" in refused.stderr
     shared = _run(TORCHRUN, ["4"], fake_bin, NNODES="2", RUN_DIR="/shared/run1")
     assert shared.stdout.splitlines()[0] == "RUN_DIR=/shared/run1"
+
+
+@pytest.mark.slow
+def test_the_conversion_job_converts_with_a_worker_per_cpu(
+    fake_bin: Path, tmp_path: Path, small_toy_imagenet_root: Path
+) -> None:
+    out = tmp_path / "shards"
+    args = ["data=toy_imagenet", f"data.root={small_toy_imagenet_root}", f"out={out}"]
+    job = {"SLURM_SUBMIT_DIR": str(REPO_ROOT), "SLURM_CPUS_PER_TASK": "2"}
+    process = _run(SHARDS_SBATCH, args, fake_bin, **job)
+    assert process.returncode == 0, process.stderr
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["options"]["workers"] == 2 and manifest["splits"]["train"]["written"] == 64
+    outside = _run(SHARDS_SBATCH, args, fake_bin)
+    assert outside.returncode != 0 and "submit with sbatch" in outside.stderr
