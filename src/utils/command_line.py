@@ -73,7 +73,13 @@ def _raise_for_unknown_key(error: HydraException, overrides: list[str]) -> None:
         return
     path, _, key = full_key.rpartition(".")
     node = OmegaConf.to_container(parent, resolve=False)
-    problem = unknown_key_error(path, key, accepted_keys(node))
+    allowed = accepted_keys(node)
+    if key in allowed:  # an argument of the node's target that the config leaves to its default
+        raise ConfigError(
+            f"{given[-1]}: {full_key} is an argument of {node['_target_']} that the config does "
+            f"not set, so it cannot be overridden; add it with +{given[-1]}"
+        ) from error
+    problem = unknown_key_error(path, key, allowed)
     add = "" if "_target_" in node else f" To add it as a new key, write +{given[-1]}."
     raise ConfigError(f"{given[-1]}: {problem}{add}") from error
 

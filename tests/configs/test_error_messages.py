@@ -56,6 +56,16 @@ def test_adding_with_plus_is_offered_only_where_a_node_takes_new_keys() -> None:
     assert "+model" not in command_line_error(["model.backbone.radx=4"])  # its target refuses it
 
 
+def test_an_argument_of_the_target_that_the_config_leaves_out_is_added_with_plus() -> None:
+    """Not "did you mean" the same key: the Trainer takes it, the composed config lacks it."""
+    assert command_line_error(["trainer.num_sanity_val_steps=0"]) == (
+        "trainer.num_sanity_val_steps=0: trainer.num_sanity_val_steps is an argument of "
+        "lightning.pytorch.trainer.Trainer that the config does not set, so it cannot be overridden; "
+        "add it with +trainer.num_sanity_val_steps=0"
+    )
+    check_command_line(["+trainer.num_sanity_val_steps=0"], CONFIG_DIR, "train")  # as it says
+
+
 def test_mistakes_that_hydra_words_well_are_left_to_hydra(tmp_path: Path) -> None:
     for argv in (
         ["experiment=no_such_preset"],  # Hydra lists the presets
