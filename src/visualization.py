@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import torch
 
@@ -48,3 +51,8 @@ def side_by_side(
     return np.concatenate(
         [image, colorize(target, num_classes), colorize(prediction, num_classes)], axis=1
     )
+
+
+def write_rgb(path: Path, rgb: np.ndarray) -> None:
+    """An RGB array as an image file (OpenCV writes BGR)."""
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))

@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
 from src.data.collate import IGNORE_INDEX
-from src.visualization import denormalize, side_by_side
+from src.visualization import denormalize, side_by_side, write_rgb
 
 
 class SegmentationSamples(Callback):
@@ -63,7 +62,7 @@ class SegmentationSamples(Callback):
         self.dirpath.mkdir(parents=True, exist_ok=True)
         for index, panel in enumerate(panels):
             path = self.dirpath / f"epoch{epoch:03d}_sample{index}.png"
-            cv2.imwrite(str(path), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))
+            write_rgb(path, panel)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 for index, panel in enumerate(panels):

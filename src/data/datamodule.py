@@ -68,7 +68,6 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
         if format not in DATA_FORMATS:
             raise ValueError(f"data.format={format!r} is not one of {list(DATA_FORMATS)}")
         self.root = Path(root)
-        self.format = format
         self.shards = (
             ShardSource(root, cache_dir, cache_size, storage_options)
             if format == "shards"

@@ -22,14 +22,9 @@ from torch import nn
 
 from src.models.inference import InferenceConfig, segment
 from src.prediction.folder import FolderImages
-from src.visualization import colorize, overlay
+from src.visualization import colorize, overlay, write_rgb
 
 log = logging.getLogger(__name__)
-
-
-def write_rgb(path: Path, rgb: np.ndarray) -> None:
-    """An RGB array as an image file (OpenCV writes BGR)."""
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
 @torch.no_grad()
