@@ -3,6 +3,7 @@ and the toy presets' wall time end to end.
 
     python -m scripts.benchmark                                  # every section this machine has
     python -m scripts.benchmark --sections backbone --model resnest50 --batch 8
+    python -m scripts.benchmark --sections loader --repeats 3     # file tree vs shards vs S3
     python -m scripts.benchmark --out benchmark.md               # also write Markdown tables
 
 Numbers are medians of interleaved repeats (see ``scripts/bench/timing.py``), printed side by
@@ -23,7 +24,7 @@ from rich.console import Console
 from scripts.bench.timing import machine_facts, threads
 from src.utils.table import Table, print_table
 
-SECTIONS = ("backbone", "data", "e2e", "presets", "cuda")
+SECTIONS = ("backbone", "data", "loader", "e2e", "presets", "cuda")
 
 
 def default_sections() -> list[str]:
@@ -65,6 +66,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="include the torch.compile rows (default: on; compiling is slow on CPU)",
     )
     add("--data-files", type=int, default=64, help="generated files per dataset (%(default)s)")
+    add(
+        "--loader-images",
+        type=int,
+        default=512,
+        help="generated training images of the loader section (%(default)s)",
+    )
+    add("--loader-batch", type=int, default=32, help="loader section batch (%(default)s)")
     add("--e2e-model", default="resnest14", help="backbone of the e2e section (%(default)s)")
     add("--e2e-image-size", type=int, default=64, help="e2e input size (%(default)s)")
     add("--e2e-steps", type=int, default=20, help="timed steps per e2e run (%(default)s)")
@@ -77,9 +85,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--out", type=Path, help="also write all tables to this Markdown file")
     args = parser.parse_args(argv)
     args.sections = args.sections or default_sections()
-    for name in ("batch", "image_size", "repeats", "data_files", "e2e_steps"):
+    positive = ("batch", "image_size", "repeats", "data_files", "e2e_steps", "loader_batch")
+    for name in positive:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.loader_images < args.loader_batch:
+        parser.error("--loader-images must be at least --loader-batch (a whole batch)")
     unknown = sorted(set(args.sections) - set(SECTIONS))
     if unknown:
         parser.error(f"--sections: unknown {unknown}; choose from {','.join(SECTIONS)}")
@@ -118,6 +129,17 @@ def run_section(section: str, args: argparse.Namespace) -> list[Table]:
         from scripts.bench.data import data_section
 
         return data_section(args.data_files, args.image_size, args.repeats, args.warmup)
+    if section == "loader":
+        from scripts.bench.loader import loader_section
+
+        return loader_section(
+            args.loader_images,
+            args.loader_batch,
+            args.image_size,
+            args.repeats,
+            args.warmup,
+            device,
+        )
     if section == "presets":
         from scripts.bench.presets import PRESET_TARGETS, presets_section
 

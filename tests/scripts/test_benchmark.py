@@ -63,6 +63,29 @@ def test_data_section_compares_each_pipeline_with_pil() -> None:
     assert set(check.column("dtype")) == {"float32"}
 
 
+@pytest.mark.slow
+def test_loader_section_has_a_row_per_source_worker_count_and_shipping() -> None:
+    argv = ["--sections", "loader", "--loader-images", "8", "--loader-batch", "4", *TINY]
+    _, table = main([*argv, "--image-size", "32"])
+    sources = ["file tree", "local shards", "S3 shards (127.0.0.1)"]
+    shippings = ["float32, normalised in the worker", "uint8, normalised on the device"]
+    expected = [
+        f"{source}, {workers}, {shipping}"
+        for source in sources
+        for workers in ("1 worker", "2 workers")
+        for shipping in shippings
+    ]
+    assert table.column("loader") == expected
+    rates = [float(cell.replace(",", "")) for cell in table.column("img/s")]
+    assert all(rate > 0 for rate in rates)  # every epoch delivered its 8 images
+    assert table.column("x file tree")[:4] == ["1.00"] * 4
+    per_worker = [float(cell.replace(",", "")) for cell in table.column("img/s per worker")]
+    cores = [float(cell.replace(",", "")) for cell in table.column("cores per GPU")]
+    for rate, worker_rate, core_count in zip(rates[2:4], per_worker[2:4], cores[2:4], strict=True):
+        assert worker_rate == pytest.approx(rate / 2, rel=0.01)
+        assert core_count == pytest.approx(2500 / worker_rate, rel=0.01)
+
+
 def test_e2e_section_reports_lightning_overhead() -> None:
     argv = ["--sections", "e2e", "--e2e-image-size", "32", "--e2e-steps", "2", *TINY]
     _, table = main(argv)

@@ -1,7 +1,9 @@
-"""A run fed from shards, SIGKILLed mid-epoch and resumed with ``ckpt_path=last``, ends with the
-weights, optimiser state and ``metrics.csv`` of the same run never interrupted: litdata's
-loader position travels in the checkpoint with the datamodule's state, so the resumed epoch
-sees exactly the batches (samples and augmentation) that the uninterrupted one saw."""
+"""A run fed from shards, SIGKILLed mid-epoch and resumed with ``ckpt_path=last``, trains on
+exactly the samples of the same run never interrupted: the interrupted epoch's samples up to
+the checkpoint plus those after the resume are that epoch's samples, none twice (each noted as
+the step takes it, with its augmentation). It ends with the uninterrupted run's weights,
+optimiser state and ``metrics.csv``: litdata's loader position travels in the checkpoint with
+the datamodule's state."""
 
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ import torch
 
 from scripts.make_shards import main as make_shards
 from tests.helpers import run_entry_point, small_cls_run
+from tests.training.record_trained_samples import TrainedSample, read_trained
 from tests.training.resume_checks import assert_same_history, assert_same_weights, start_stalled
 
 pytestmark = pytest.mark.slow
 
 EPOCHS, BATCHES = 2, 5  # of the 8 batches of 8 that the 64 training samples make
 STALL = "+callbacks.stall._target_=tests.training.stall_at_step.StallAtStep"
+RECORD = "+callbacks.record._target_=tests.training.record_trained_samples.RecordTrainedSamples"
 NEVER = 10**6
 
 
@@ -38,19 +42,26 @@ def _overrides(shards: Path) -> list[str]:
         "callbacks.last_checkpoint.every_n_train_steps=3",  # steps 3, 5 (epoch end), 6, 9
         "trainer.log_every_n_steps=1",
         STALL,
+        RECORD,
     ]
+
+
+def _in_epoch(samples: list[TrainedSample], epoch: int) -> list[tuple[int, str]]:
+    return [(sample.label, sample.digest) for sample in samples if sample.epoch == epoch]
 
 
 def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(
     tmp_path: Path, shards: Path
 ) -> None:
+    notes = {part: tmp_path / f"{part}.txt" for part in ("uninterrupted", "killed", "resumed")}
     uninterrupted = tmp_path / "uninterrupted"
-    run_entry_point(
-        "src/train.py", [*_overrides(shards), f"+callbacks.stall.step={NEVER}"], uninterrupted
-    )
+    overrides = [*_overrides(shards), f"+callbacks.stall.step={NEVER}"]
+    overrides.append(f"+callbacks.record.path={notes['uninterrupted']}")
+    run_entry_point("src/train.py", overrides, uninterrupted)
     resumed = tmp_path / "resumed"
     overrides = [*_overrides(shards), "ckpt_path=last"]
-    process, _ = start_stalled(7, overrides, resumed)  # loses step 7 of the second epoch
+    killed_part = [*overrides, f"+callbacks.record.path={notes['killed']}"]
+    process, _ = start_stalled(7, killed_part, resumed)  # loses step 7 of the second epoch
     process.kill()
     process.wait()
     process.stdout.close()
@@ -58,9 +69,17 @@ def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(
     assert (killed["global_step"], killed["epoch"]) == (6, 1)
     position = killed["ImageNetDataModule"]["train_loader"]
     assert (position["current_epoch"], position["num_samples_yielded"]) == (2, 8)
-    output = run_entry_point(
-        "src/train.py", [*overrides, f"+callbacks.stall.step={NEVER}"], resumed
-    ).output
+    # what the killed part trained up to its checkpoint (it had started step 7 when killed)
+    before = [s for s in read_trained(notes["killed"]) if s.step < killed["global_step"]]
+    overrides += [f"+callbacks.stall.step={NEVER}", f"+callbacks.record.path={notes['resumed']}"]
+    output = run_entry_point("src/train.py", overrides, resumed).output
     assert "Resuming from" in output
+    after = read_trained(notes["resumed"])
+    assert after[0].step == killed["global_step"]
+    expected = read_trained(notes["uninterrupted"])
+    for epoch in range(EPOCHS):
+        trained = _in_epoch(before, epoch) + _in_epoch(after, epoch)
+        assert trained == _in_epoch(expected, epoch)  # the same samples, in the same order
+        assert len(set(trained)) == len(trained) == BATCHES * 8  # none twice
     assert_same_weights(uninterrupted, resumed, EPOCHS * BATCHES)
     assert_same_history(uninterrupted, resumed)
