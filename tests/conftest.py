@@ -1,8 +1,8 @@
 """Session-wide settings and fixtures.
 
 Fixtures: toy datasets generated once per test session and shared, the toy presets' own sets
-and small ones of the same look for runs of a few batches. Tests must treat these trees as
-read-only; tests that need a broken layout build their own.
+and small ones of the same look for runs of a few batches, and an S3-compatible server. Tests
+must treat these trees as read-only; tests that need a broken layout build their own.
 
 Settings: the suite runs on pytest-xdist workers (``-n auto`` in pyproject.toml). Each worker
 gets its share of the cores as its thread count, so that workers do not oversubscribe the CPU
@@ -13,6 +13,7 @@ worker (``--dist loadfile``), so that a module's or a shared run's fixture is bu
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if any(RUNS.values()):
         counts = ", ".join(f"{count} {how}" for how, count in RUNS.items())
         terminalreporter.write_line(f"entry-point runs: {counts}")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3-compatible server on 127.0.0.1 with an empty test bucket (tests/object_storage.py):
+    its endpoint URL, shared by a test worker's tests."""
+    from tests.object_storage import s3_server  # moto, imported only where a test needs it
+
+    with s3_server() as endpoint:
+        yield endpoint

@@ -14,14 +14,13 @@ import torch
 
 from scripts.make_shards import main as make_shards
 from tests.helpers import run_entry_point, small_cls_run
-from tests.training.record_trained_samples import TrainedSample, read_trained
+from tests.training.record_trained_samples import TrainedSample, read_trained, recording_to
 from tests.training.resume_checks import assert_same_history, assert_same_weights, start_stalled
 
 pytestmark = pytest.mark.slow
 
 EPOCHS, BATCHES = 2, 5  # of the 8 batches of 8 that the 64 training samples make
 STALL = "+callbacks.stall._target_=tests.training.stall_at_step.StallAtStep"
-RECORD = "+callbacks.record._target_=tests.training.record_trained_samples.RecordTrainedSamples"
 NEVER = 10**6
 
 
@@ -42,12 +41,11 @@ def _overrides(shards: Path) -> list[str]:
         "callbacks.last_checkpoint.every_n_train_steps=3",  # steps 3, 5 (epoch end), 6, 9
         "trainer.log_every_n_steps=1",
         STALL,
-        RECORD,
     ]
 
 
-def _in_epoch(samples: list[TrainedSample], epoch: int) -> list[tuple[int, str]]:
-    return [(sample.label, sample.digest) for sample in samples if sample.epoch == epoch]
+def _in_epoch(samples: list[TrainedSample], epoch: int) -> list[str]:
+    return [sample.digest for sample in samples if sample.epoch == epoch]
 
 
 def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(
@@ -56,11 +54,11 @@ def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(
     notes = {part: tmp_path / f"{part}.txt" for part in ("uninterrupted", "killed", "resumed")}
     uninterrupted = tmp_path / "uninterrupted"
     overrides = [*_overrides(shards), f"+callbacks.stall.step={NEVER}"]
-    overrides.append(f"+callbacks.record.path={notes['uninterrupted']}")
+    overrides += recording_to(notes["uninterrupted"])
     run_entry_point("src/train.py", overrides, uninterrupted)
     resumed = tmp_path / "resumed"
     overrides = [*_overrides(shards), "ckpt_path=last"]
-    killed_part = [*overrides, f"+callbacks.record.path={notes['killed']}"]
+    killed_part = [*overrides, *recording_to(notes["killed"])]
     process, _ = start_stalled(7, killed_part, resumed)  # loses step 7 of the second epoch
     process.kill()
     process.wait()
@@ -71,7 +69,7 @@ def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(
     assert (position["current_epoch"], position["num_samples_yielded"]) == (2, 8)
     # what the killed part trained up to its checkpoint (it had started step 7 when killed)
     before = [s for s in read_trained(notes["killed"]) if s.step < killed["global_step"]]
-    overrides += [f"+callbacks.stall.step={NEVER}", f"+callbacks.record.path={notes['resumed']}"]
+    overrides += [f"+callbacks.stall.step={NEVER}", *recording_to(notes["resumed"])]
     output = run_entry_point("src/train.py", overrides, resumed).output
     assert "Resuming from" in output
     after = read_trained(notes["resumed"])

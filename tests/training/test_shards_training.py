@@ -1,28 +1,23 @@
 """The toy presets train from shards (``data.format=shards``): from a local folder, and
-from an S3-compatible server (moto's, started here on 127.0.0.1) reached through
+from an S3-compatible server (moto's, started on 127.0.0.1) reached through
 ``data.storage_options`` or through the standard AWS environment variables, its chunks cached
-under ``data.cache_dir``."""
+under ``data.cache_dir``. Each epoch from shards trains on exactly the file tree's samples with
+the file tree's augmentation of each (in litdata's order), which is what lets the preset runs'
+learning bounds speak for both: toy_seg's session run learns from shards in object storage
+(tests/training/test_toy_seg_run.py), toy_cls's from its file tree."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from scripts.make_shards import main as make_shards
 from tests.helpers import last_logged, run_entry_point, short_run, small_cls_run
+from tests.object_storage import CREDENTIALS, storage_options, upload
+from tests.training.record_trained_samples import digests_per_epoch, recording_to
 
 pytestmark = pytest.mark.slow
-
-BUCKET = "shards"
-CREDENTIALS = {
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "region_name": "us-east-1",
-}
 
 
 @pytest.fixture(scope="module")
@@ -34,24 +29,17 @@ def shards(tmp_path_factory: pytest.TempPathFactory, small_toy_imagenet_root: Pa
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """An S3-compatible server on a free port of 127.0.0.1."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+def seg_shards(tmp_path_factory: pytest.TempPathFactory, small_toy_ade20k_root: Path) -> Path:
+    """The small toy ADE20K (16 train / 8 val) as shards."""
+    out = tmp_path_factory.mktemp("shards") / "ade20k"
+    make_shards(["data=toy_ade20k", f"data.root={small_toy_ade20k_root}", f"out={out}"])
+    return out
 
 
 @pytest.fixture(scope="module")
 def s3_shards(shards: Path, s3_endpoint: str) -> str:
     """The shards uploaded to the server as they are: their ``s3://`` URL."""
-    client = boto3.client("s3", endpoint_url=s3_endpoint, **CREDENTIALS)
-    client.create_bucket(Bucket=BUCKET)
-    for path in shards.rglob("*"):
-        if path.is_file():
-            client.upload_file(str(path), BUCKET, f"toy/imagenet/{path.relative_to(shards)}")
-    return f"s3://{BUCKET}/toy/imagenet"
+    return upload(shards, s3_endpoint, "toy/imagenet")
 
 
 def _overrides(root: str) -> list[str]:
@@ -68,13 +56,8 @@ def test_toy_cls_trains_from_local_shards(tmp_path: Path, shards: Path) -> None:
 def test_toy_cls_trains_from_shards_on_an_s3_compatible_server(
     tmp_path: Path, s3_shards: str, s3_endpoint: str
 ) -> None:
-    options = ",".join(f"{key}:'{value}'" for key, value in CREDENTIALS.items())
     cache = tmp_path / "cache"
-    overrides = [
-        *_overrides(s3_shards),
-        f"data.storage_options={{endpoint_url:'{s3_endpoint}',{options}}}",
-        f"data.cache_dir={cache}",
-    ]
+    overrides = [*_overrides(s3_shards), storage_options(s3_endpoint), f"data.cache_dir={cache}"]
     run_dir = tmp_path / "run"
     run_entry_point("src/train.py", overrides, run_dir)
     assert last_logged(run_dir, "train/loss_epoch") > 0
@@ -98,17 +81,44 @@ def test_the_server_and_credentials_can_come_from_the_aws_environment(
     assert last_logged(run_dir, "train/loss_epoch") > 0
 
 
-def test_toy_seg_trains_from_local_shards(tmp_path: Path, small_toy_ade20k_root: Path) -> None:
-    out = tmp_path / "shards"
-    make_shards(["data=toy_ade20k", f"data.root={small_toy_ade20k_root}", f"out={out}"])
-    overrides = [
-        "experiment=toy_seg",
-        *short_run(2),
-        "test=false",
-        f"data.root={out}",
-        "data.format=shards",
-    ]
+def _seg_run(batches: int, epochs: int = 1) -> list[str]:
+    return ["experiment=toy_seg", *short_run(batches, epochs), "test=false"]
+
+
+def test_toy_seg_trains_from_local_shards(tmp_path: Path, seg_shards: Path) -> None:
+    overrides = [*_seg_run(2), f"data.root={seg_shards}", "data.format=shards"]
     run_dir = tmp_path / "run"
     run_entry_point("src/train.py", overrides, run_dir)
     assert last_logged(run_dir, "train/loss_epoch") > 0
     assert 0 <= last_logged(run_dir, "val/miou") <= 1
+
+
+def _same_samples_each_epoch(run: list[str], tree: Path, shards: Path, tmp_path: Path) -> None:
+    """``run`` from the file tree and from its shards: every epoch trains on the same samples,
+    each augmented alike, and on each once."""
+    trained = {}
+    for source, data in (("files", [f"data.root={tree}"]), ("shards", [f"data.root={shards}"])):
+        notes = tmp_path / f"{source}.txt"
+        data += ["data.format=shards"] if source == "shards" else []
+        run_entry_point("src/train.py", [*run, *data, *recording_to(notes)], tmp_path / source)
+        trained[source] = digests_per_epoch(notes)
+    assert trained["files"].keys() == trained["shards"].keys() == {0, 1}
+    for epoch, from_files in trained["files"].items():
+        from_shards = trained["shards"][epoch]
+        assert sorted(from_shards) == sorted(from_files)
+        assert len(set(from_files)) == len(from_files)  # each sample once
+        assert from_shards != from_files  # litdata's order, not the file tree's
+
+
+def test_each_epoch_from_shards_trains_on_the_file_trees_classification_samples(
+    tmp_path: Path, shards: Path, small_toy_imagenet_root: Path
+) -> None:
+    run = small_cls_run(8, 2)  # the 64 training images, in 8 batches of 8, twice
+    _same_samples_each_epoch(run, small_toy_imagenet_root, shards, tmp_path)
+
+
+def test_each_epoch_from_shards_trains_on_the_file_trees_segmentation_samples(
+    tmp_path: Path, seg_shards: Path, small_toy_ade20k_root: Path
+) -> None:
+    run = _seg_run(4, 2)  # the 16 training images, in 4 batches of 4, twice
+    _same_samples_each_epoch(run, small_toy_ade20k_root, seg_shards, tmp_path)

@@ -1,7 +1,8 @@
-"""The toy_seg preset trains to a useful segmentor on CPU, as the README's first command
-promises, and what a finished segmentation run is used for works from its checkpoint. The run is
-a session fixture (tests/training/conftest.py); every test that reads it lives here, so that a
-test worker trains it once."""
+"""The toy_seg preset trains to a useful segmentor on CPU, here from shards of its tree streamed
+from an S3-compatible server on 127.0.0.1 (``data.format=shards``), and what a finished
+segmentation run is used for works from its checkpoint. The run is a session fixture
+(tests/training/conftest.py); every test that reads it lives here, so that a test worker trains
+it once."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from tests.helpers import QUIET, Run, last_logged, offline_env, run_entry_point
 pytestmark = pytest.mark.slow
 
 
-def test_toy_segmentation_learns(toy_seg_run: Run) -> None:
+def test_toy_segmentation_learns_from_shards_in_object_storage(toy_seg_run: Run) -> None:
+    data = yaml.safe_load((toy_seg_run.run_dir / "config_resolved.yaml").read_text())["data"]
+    assert (data["format"], data["root"][:5]) == ("shards", "s3://")
     metric, bound = PRESET_TARGETS["toy_seg"]
     assert last_logged(toy_seg_run.run_dir, metric) >= bound  # one class everywhere: ~0.06
     samples = sorted((toy_seg_run.run_dir / "val_samples").glob("*.png"))
