@@ -30,6 +30,7 @@ from scripts.bench.timing import (
 )
 from src.models.backbones import create_backbone
 from src.models.backbones.complexity import count_macs
+from src.models.compiled import use_inductor_cache_of_this_cpu
 from src.models.folding import fold_batchnorm
 from src.utils.table import Table, fmt
 
@@ -90,7 +91,13 @@ def settings() -> list[Setting]:
 
 
 def compile_problem(device: torch.device) -> str | None:
-    """None if ``torch.compile`` (inductor) works here, else why not (e.g. no C++ compiler)."""
+    """None if ``torch.compile`` (inductor) works here, else why not (e.g. no C++ compiler).
+
+    Every compile of the benchmark follows this check, so it first points inductor at the
+    cache of this CPU capability: code cached by a process under another capability (say
+    ``ATEN_CPU_CAPABILITY=avx2``) can be wrong here, down to writing past its buffers.
+    """
+    use_inductor_cache_of_this_cpu()
     try:
         torch.compile(lambda x: torch.relu(x) * 2.0)(torch.randn(8, device=device))
     except Exception as error:  # any backend failure means: no compile on this machine

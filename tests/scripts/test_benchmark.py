@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
+from scripts.bench.backbone import compile_problem
 from scripts.bench.timing import Candidate, measure_interleaved
 from scripts.benchmark import main
 from tests.helpers import short_run
@@ -47,6 +50,19 @@ def test_backbone_section_has_a_row_per_setting(tmp_path: Path) -> None:
     written = out.read_text()
     assert "### Backbone: train step (resnest14, batch 2, 32 px, cpu)" in written
     assert "| ours cl + bf16 |" in written
+
+
+def test_the_benchmark_compiles_into_the_cache_of_this_cpu_capability(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a process under ATEN_CPU_CAPABILITY=avx2 used inductor's cache, a native AVX-512
+    process compiling into it generated loops 8 floats apart with unmasked 16-float stores,
+    which wrote past their buffers (glibc aborted the benchmark); so it keeps a cache per
+    capability, as model.compile=true does."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    compile_problem(torch.device("cpu"))
+    capability = torch.backends.cpu.get_cpu_capability().lower()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / f"cpu_{capability}")
 
 
 def test_data_section_compares_each_pipeline_with_pil() -> None:
