@@ -58,8 +58,10 @@ def _shared_run(item: pytest.Item) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse a shared run read from two modules (two workers would each train it); put the
-    modules of the shared runs first (stable otherwise; ``--no-loadscope-reorder`` keeps it)."""
+    """Refuse a shared run read from two modules (two workers would each train it); hand out
+    the modules of the shared runs first, then the other modules with slow tests, then the
+    rest (stable otherwise; ``--no-loadscope-reorder`` keeps it): many short modules last fill
+    in around the long ones, so no worker idles at the end while another runs a long module."""
     modules: dict[str, set[str]] = {}
     for item in items:
         if run := _shared_run(item):
@@ -71,7 +73,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 "module, or each test worker that gets one of them trains the run again"
             )
     first = {file: rank for rank, run in enumerate(SHARED_RUNS) for file in modules.get(run, ())}
-    items.sort(key=lambda item: first.get(_module(item), len(first)))
+    slow = {_module(item) for item in items if item.get_closest_marker("slow")}
+    ranks = {
+        module: first.get(module, len(first) + (module not in slow))
+        for module in map(_module, items)
+    }
+    items.sort(key=lambda item: ranks[_module(item)])
 
 
 @pytest.fixture(scope="session")
