@@ -9,10 +9,10 @@ epoch of the datamodule's own training loader (its transform, collate, sampler o
 stream), started fresh each time, worker start-up included and, for S3, with an empty chunk
 cache, so every S3 epoch streams from the server.
 
-Two ways of shipping batches from the workers are compared: what the datamodules do (float32,
-normalised in the worker) and uint8 pixels normalised after the batch reaches the device
-(``image.float().sub_(mean).div_(std)``; on a CPU-only machine that is this process), which moves
-a quarter of the bytes between processes. A worker is one process with one thread: the
+Two ways of shipping batches from the workers are compared: float32 normalised in the worker
+(the datamodules' default) and uint8 pixels normalised after the batch reaches the device
+(``data.normalize_on_device=true``, the GPU presets' setting; on a CPU-only machine the device is
+this process), which moves a quarter of the bytes between processes. A worker is one process with one thread: the
 "cores per GPU" column is how many such workers a GPU training at 2,500 img/s (ResNet-50 with AMP
 on one A100 trains at ~2,470) would need at this rate.
 """
@@ -30,16 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import albumentations as A
 import cv2
 import numpy as np
 import torch
-from albumentations.pytorch import ToTensorV2
 
 from scripts.bench.data import IMAGENET_SIZE, JPEG_QUALITY, photo_like
 from scripts.bench.timing import Candidate, Measurement, measure_interleaved
 from src.data.imagenet import ImageNetDataModule
-from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.utils.table import Table, fmt
 
 GPU_IMAGES_PER_S = 2500  # ResNet-50, AMP, one A100: ~2,470 img/s
@@ -68,7 +65,7 @@ class Shipping:
 
 SHIPPINGS = (
     Shipping("float32, normalised in the worker", uint8=False),
-    Shipping("uint8, normalised on the device", uint8=True),
+    Shipping("uint8, normalised on the device", uint8=True),  # data.normalize_on_device=true
 )
 
 
@@ -139,16 +136,6 @@ class Source:
     fresh_cache_under: Path | None = None  # remote: a new empty chunk cache every epoch
 
 
-def on_device(image: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """The batch's images as the model receives them: on ``device``, float32, normalised."""
-    image = image.to(device, non_blocking=True)
-    if image.dtype != torch.uint8:
-        return image
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
-    return image.float().sub_(mean).div_(std)
-
-
 def epoch_runner(
     source: Source,
     workers: int,
@@ -162,19 +149,18 @@ def epoch_runner(
     settings = {"root": source.root, "format": source.format, "num_classes": CLASSES}
     settings |= {"batch_size": batch, "num_workers": workers, "train_crop": crop}
     settings |= {"persistent_workers": False, "storage_options": source.storage_options}
+    settings |= {"normalize_on_device": shipping.uint8}
 
     def run() -> None:
         cache = None
         if source.fresh_cache_under is not None:
             cache = tempfile.mkdtemp(dir=source.fresh_cache_under)
         data = ImageNetDataModule(**settings, cache_dir=cache)
-        if shipping.uint8:  # the same augmentation, without the normalise step
-            data.train_transform = A.Compose([*data.train_transform.transforms[:-1], ToTensorV2()])
         data.setup("fit")
         seen = 0
-        for batch_of in data.train_dataloader():
-            image = on_device(batch_of["image"], device)
-            seen += image.shape[0]
+        for batch in data.train_dataloader():
+            batch["image"] = batch["image"].to(device, non_blocking=True)
+            seen += len(data.on_after_batch_transfer(batch, 0)["image"])
         if seen != expected:
             raise RuntimeError(f"an epoch delivered {seen} images, expected {expected}")
 

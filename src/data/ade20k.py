@@ -201,6 +201,7 @@ class ADE20KDataModule(TrainValDataModule):
         cache_dir: str | None = None,
         cache_size: str | None = None,
         storage_options: dict[str, Any] | None = None,
+        normalize_on_device: bool = False,
     ) -> None:
         if not 1 <= num_classes <= len(ADE20K_CLASSES):
             raise ValueError(
@@ -223,6 +224,7 @@ class ADE20KDataModule(TrainValDataModule):
             cache_dir=cache_dir,
             cache_size=cache_size,
             storage_options=storage_options,
+            normalize_on_device=normalize_on_device,
         )
         self.num_classes = num_classes
         self.class_names = list(ADE20K_CLASSES[:num_classes])
@@ -234,6 +236,7 @@ class ADE20KDataModule(TrainValDataModule):
             photometric,
             self.mean,
             self.std,
+            normalize_on_device,
         )
         self.val_transform = val_transform(base_size, val_resize, self.mean, self.std)
 

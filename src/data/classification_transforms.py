@@ -21,6 +21,7 @@ from src.data.transforms import (
     build_policy,
     interpolation_flag,
     pil_interpolation,
+    to_tensor,
 )
 
 
@@ -35,8 +36,10 @@ def train_transform(
     randaug_m: int,
     mean: Sequence[float],
     std: Sequence[float],
+    normalize_on_device: bool = False,
 ) -> A.Compose:
-    """Inception-style training crop, flip, colour jitter, optional policy, normalise."""
+    """Inception-style training crop, flip, colour jitter, optional policy, normalise (or, with
+    ``normalize_on_device``, uint8 pixels that the device normalises)."""
     steps: list[A.BasicTransform] = [
         A.RandomResizedCrop(
             size=(crop, crop),
@@ -54,7 +57,7 @@ def train_transform(
     policy = build_policy(auto_augment, randaug_n, randaug_m)
     if policy is not None:
         steps.append(policy)
-    return A.Compose([*steps, NormalizeToTensor(mean, std)])
+    return A.Compose([*steps, to_tensor(mean, std, normalize_on_device)])
 
 
 def centred_square_box(height: int, width: int, crop_pct: float) -> tuple[int, int, int, int]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import albumentations as A
+import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
@@ -23,6 +24,7 @@ from src.data.eval_protocol import EvalProtocol
 from src.data.guarded_dataset import GuardedDataset
 from src.data.loaders import ResumableTrainData, make_loader
 from src.data.shard_format import LITDATA_INSTALL, Manifest, ShardSource, Unreadable
+from src.data.transforms import normalize_batch
 from src.utils.config_validation import ConfigError
 
 DATA_FORMATS: tuple[str, ...] = ("files", "shards")
@@ -41,7 +43,11 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
     labels are public. ``seed`` fixes the training order and augmentation of every epoch (see
     :mod:`src.data.samplers`); ``mean``/``std`` normalise images (and un-normalise them for
     visualisation); ``toy`` / ``toy_root`` say where a missing toy set may be generated (see
-    :func:`~src.data.toy.wants_toy`).
+    :func:`~src.data.toy.wants_toy`). With ``normalize_on_device`` the training loader ships
+    uint8 pixels and the batch is normalised after it reaches the device
+    (:meth:`on_after_batch_transfer`): loader workers then do less and move a quarter of the
+    bytes (docs/benchmarks.md, loader section), and the values differ from a worker's by at most
+    a float32 rounding.
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
         cache_dir: str | None,
         cache_size: str | None,
         storage_options: Mapping[str, Any] | None,
+        normalize_on_device: bool,
     ) -> None:
         super().__init__()
         if format not in DATA_FORMATS:
@@ -81,6 +88,7 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
         self.mean = tuple(float(value) for value in mean)
         self.std = tuple(float(value) for value in std)
         self.pin_memory = pin_memory
+        self.normalize_on_device = normalize_on_device
         self.persistent_workers = persistent_workers
         self.on_corrupt = check_on_corrupt(on_corrupt)
         self.toy = toy
@@ -149,6 +157,12 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
     def collate(self, train: bool) -> CollateSamples:
         """How the training (``train``) or evaluation loader batches samples; subclasses say."""
         raise NotImplementedError
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Normalise a batch of uint8 images (``normalize_on_device``) where it arrived."""
+        if batch["image"].dtype == torch.uint8:
+            batch["image"] = normalize_batch(batch["image"], self.mean, self.std)
+        return batch
 
     def train_dataloader(self) -> DataLoader:
         return self.resumable(self._loader(self.train_set, self.batch_size, train=True))

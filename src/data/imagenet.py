@@ -166,6 +166,7 @@ class ImageNetDataModule(TrainValDataModule):
         cache_dir: str | None = None,
         cache_size: str | None = None,
         storage_options: dict[str, Any] | None = None,
+        normalize_on_device: bool = False,
     ) -> None:
         super().__init__(
             root,
@@ -184,6 +185,7 @@ class ImageNetDataModule(TrainValDataModule):
             cache_dir=cache_dir,
             cache_size=cache_size,
             storage_options=storage_options,
+            normalize_on_device=normalize_on_device,
         )
         self._declared_num_classes = num_classes
         self.train_transform = train_transform(
@@ -197,6 +199,7 @@ class ImageNetDataModule(TrainValDataModule):
             randaug_m,
             self.mean,
             self.std,
+            normalize_on_device,
         )
         self._eval_settings: dict[str, Any] = {
             "crop": eval_crop,

@@ -16,7 +16,7 @@ import albumentations as A
 import cv2
 
 from src.data.collate import IGNORE_INDEX
-from src.data.transforms import NormalizeToTensor, photometric_distortion
+from src.data.transforms import NormalizeToTensor, photometric_distortion, to_tensor
 
 VAL_RESIZE_MODES: tuple[str, ...] = ("base", "original")
 
@@ -29,8 +29,10 @@ def train_transform(
     photometric: bool,
     mean: Sequence[float],
     std: Sequence[float],
+    normalize_on_device: bool = False,
 ) -> A.Compose:
-    """Random long-side rescale, [photometric], pad (image 0, mask 255), random crop, flip.
+    """Random long-side rescale, [photometric], pad (image 0, mask 255), random crop, flip,
+    normalise (or, with ``normalize_on_device``, uint8 pixels that the device normalises).
 
     The photometric distortion runs before padding so that padded pixels stay exactly 0; it
     acts per pixel, so its place relative to crop and flip does not change its effect.
@@ -57,7 +59,7 @@ def train_transform(
         A.RandomCrop(height=crop_size, width=crop_size),
         A.HorizontalFlip(p=hflip),
     ]
-    return A.Compose([*steps, NormalizeToTensor(mean, std)])
+    return A.Compose([*steps, to_tensor(mean, std, normalize_on_device)])
 
 
 def val_transform(

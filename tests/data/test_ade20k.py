@@ -151,6 +151,20 @@ def test_datamodule_batches_on_the_toy_set(
     assert len(module.class_names) == 150 and module.mean == (0.485, 0.456, 0.406)
 
 
+def test_normalize_on_device_ships_uint8_images_and_the_same_masks(
+    small_toy_ade20k_root: Path,
+) -> None:
+    batches = {}
+    for on_device in (False, True):
+        module = _module(small_toy_ade20k_root, normalize_on_device=on_device)
+        module.setup("fit")
+        batches[on_device] = next(iter(module.train_dataloader()))
+    assert batches[True]["image"].dtype == torch.uint8
+    normalised = module.on_after_batch_transfer(batches[True], 0)
+    assert torch.equal(normalised["target"], batches[False]["target"])
+    torch.testing.assert_close(normalised["image"], batches[False]["image"], rtol=0, atol=5e-7)
+
+
 def test_val_batches_pad_different_sizes(tmp_path: Path) -> None:
     root = make_ade_tree(tmp_path / "a", num_val=1, hw=(24, 32))
     extra = make_ade_tree(tmp_path / "b", num_val=1, hw=(40, 20))

@@ -150,6 +150,25 @@ def test_datamodule_batches_on_the_toy_set(toy_imagenet_root: Path) -> None:
     assert labels.tolist() == sorted(labels.tolist()) and len(labels) == 8 * TOY_VAL_PER_CLASS
 
 
+def test_normalize_on_device_ships_uint8_and_normalises_the_same_batch(
+    small_toy_imagenet_root: Path,
+) -> None:
+    """The same seeded first batch, normalised by the workers or after the transfer: the same
+    samples and augmentation, the values within a float32 rounding of each other."""
+    batches = {}
+    for on_device in (False, True):
+        module = _module(small_toy_imagenet_root, normalize_on_device=on_device)
+        module.setup("fit")
+        batches[on_device] = next(iter(module.train_dataloader()))
+    shipped = batches[True]["image"]
+    assert shipped.dtype == torch.uint8 and shipped.shape == (8, 3, 32, 32)
+    assert shipped.is_contiguous()
+    normalised = module.on_after_batch_transfer(batches[True], 0)
+    assert torch.equal(normalised["target"], batches[False]["target"])
+    torch.testing.assert_close(normalised["image"], batches[False]["image"], rtol=0, atol=5e-7)
+    assert module.on_after_batch_transfer(batches[False], 0) is batches[False]  # float: as is
+
+
 @pytest.mark.slow
 def test_toy_flag_generates_into_a_new_root(tmp_path: Path) -> None:
     module = _module(tmp_path / "generated", toy=True)
