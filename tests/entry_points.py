@@ -27,7 +27,7 @@ SERVER_SCRIPT = Path(__file__).resolve().with_name("entry_point_server.py")
 # pytest's PYTEST_CURRENT_TEST names each test; Hydra reads HYDRA_FULL_ERROR when an error
 # reaches it. W&B's other variables are not among them: an
 # agent's run (WANDB_SWEEP_ID, WANDB_SWEEP_PARAM_PATH) forked from the server lost its sweep
-# parameters from the W&B config.
+# parameters from the W&B config. boto3 reads AWS_* when a run opens its S3 client.
 READ_AT_RUN_TIME = (
     "RUN_DIR",
     "RESNEST_WEIGHTS_DIR",
@@ -36,6 +36,7 @@ READ_AT_RUN_TIME = (
     "HYDRA_FULL_ERROR",
     "PL_",
     "PYTEST_",
+    "AWS_",
 )
 
 
