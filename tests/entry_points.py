@@ -2,8 +2,9 @@
 
 A run goes to the server only when its environment differs from the server's own in variables
 that are read when a run starts (not at import, when the server read them): the run dir, W&B's
-settings, the weights folder, S3 credentials. Anything else (proxies, caches, thread or kernel settings) gets a
-fresh interpreter from the caller, as does every run that a test signals or kills.
+settings, the weights folder, S3 credentials. Anything else (proxies, caches, thread or kernel
+settings) gets a fresh interpreter from the caller, as does every run that a test signals or
+kills.
 """
 
 from __future__ import annotations
