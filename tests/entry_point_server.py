@@ -10,8 +10,10 @@ Hydra) stays its own, as with ``python <script>``. Nothing has started threads w
 
 Protocol (tests/entry_points.py is the client): one JSON request a line on stdin,
 ``{"argv", "env", "cwd", "stdout", "stderr"}``; for each, two JSON lines back on the reply pipe:
-``{"pid": ...}`` once the child exists and ``{"returncode": ...}`` when it has ended (negative:
-the signal that ended it, as in :mod:`subprocess`). End of stdin stops the server.
+``{"pid": ...}`` once the child exists and ``{"pid": ..., "returncode": ...}`` when it has ended
+(negative: the signal that ended it, as in :mod:`subprocess`). Several children may run at once
+(a test that holds a stalled run while it starts another), so the end of one may be reported
+between the start and the end of another. End of stdin stops the server.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import selectors
+import signal
 import sys
 from pathlib import Path
 
@@ -40,18 +44,50 @@ import src.utils.resume  # noqa: E402, F401
 
 
 def serve() -> dict:
-    """Fork a child per request and wait for it; return (in the child) the request to run."""
-    for line in sys.stdin:
-        request = json.loads(line)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            return request
-        REPLIES.write(json.dumps({"pid": pid}) + "\n")
-        _, status = os.waitpid(pid, 0)
-        REPLIES.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
-    raise SystemExit(0)
+    """Fork a child per request and report each child's end; return (in the child) the
+    request to run. A child's end wakes the loop through a self-pipe (SIGCHLD's wakeup fd)."""
+    wakeup, wake = os.pipe()
+    os.set_blocking(wake, False)
+    signal.set_wakeup_fd(wake)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    selector = selectors.DefaultSelector()
+    selector.register(0, selectors.EVENT_READ)
+    selector.register(wakeup, selectors.EVENT_READ)
+    pending, children = b"", set()
+    while True:
+        for key, _ in selector.select():
+            if key.fd == wakeup:
+                os.read(wakeup, 4096)
+                continue
+            chunk = os.read(0, 65536)
+            if not chunk:
+                raise SystemExit(0)
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    selector.close()
+                    os.close(wakeup)
+                    os.close(wake)
+                    return json.loads(line)
+                children.add(pid)
+                REPLIES.write(json.dumps({"pid": pid}) + "\n")
+        _report_ended(children)
+
+
+def _report_ended(children: set[int]) -> None:
+    """Reap every child that has ended and report its exit code."""
+    for pid in list(children):
+        ended, status = os.waitpid(pid, os.WNOHANG)
+        if ended:
+            children.discard(pid)
+            code = os.waitstatus_to_exitcode(status)
+            REPLIES.write(json.dumps({"pid": pid, "returncode": code}) + "\n")
 
 
 def become(request: dict) -> None:
@@ -61,6 +97,9 @@ def become(request: dict) -> None:
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     sys.stdin = open(os.devnull)  # noqa: SIM115  (the process's stdin until it exits)
     for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+        if fd == 2 and path == request["stdout"]:
+            os.dup2(1, 2)  # one file, one offset: stderr into stdout, as stderr=STDOUT does
+            continue
         file = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(file, fd)
         os.close(file)

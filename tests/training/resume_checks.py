@@ -12,23 +12,21 @@ from typing import Any
 import pytest
 import torch
 
+from tests.entry_points import ServedProcess, start_entry_point
 from tests.helpers import REPO_ROOT, command, environment
 from tests.training.stall_at_step import STALLED
 
 
 def start_stalled(
     step: int, overrides: list[str], run_dir: Path | None
-) -> tuple[subprocess.Popen, list[str]]:
+) -> tuple[ServedProcess | subprocess.Popen, list[str]]:
     """``src/train.py`` with ``overrides`` (which add tests.training.stall_at_step's callback),
     started and read until it stalls before step ``step + 1``; the process and its output so
     far (the rest is still in ``process.stdout``)."""
-    process = subprocess.Popen(
+    process = start_entry_point(
         command("src/train.py", [*overrides, f"+callbacks.stall.step={step}"]),
-        cwd=REPO_ROOT,
-        env=environment(run_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        environment(run_dir),
+        REPO_ROOT,
     )
     lines: list[str] = []
     for line in process.stdout:
