@@ -2,10 +2,11 @@
 
 Training tests need real processes: to kill them, to run DDP, and because deterministic mode
 changes process-wide torch settings. Every test that runs an entry point goes through
-``run_entry_point`` (or, to signal or kill the process, ``command`` and ``environment``), and
-builds its overrides from the pieces below, adding only what is special about it.
-``run_entry_point`` starts each run as a fork of a process that has already imported the
-project (tests/entry_point_server.py), so a run of a few steps does not pay the imports again.
+``run_entry_point`` (or, to signal or kill the process, ``command`` and ``environment`` with
+``tests.entry_points.start_entry_point``), and builds its overrides from the pieces below,
+adding only what is special about it. Both start each run as a fork of a process that has
+already imported the project (tests/entry_point_server.py), so a run of a few steps does not
+pay the imports again.
 """
 
 from __future__ import annotations
