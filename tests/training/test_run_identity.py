@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import logging
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import yaml
 
 from src.pipeline import resolve_ckpt_path
 from src.utils.run_identity import new_run_id
+from tests.entry_points import start_entry_point
 from tests.helpers import REPO_ROOT, command, environment, run_entry_point, small_cls_run
 
 pytestmark = pytest.mark.slow
@@ -38,19 +38,16 @@ def test_two_runs_started_together_get_their_own_directories(
 ) -> None:
     logs = tmp_path / "logs"
     processes = [
-        subprocess.Popen(
+        start_entry_point(
             command("src/train.py", [*_tiny(small_toy_imagenet_root, logs), f"seed={seed}"]),
-            cwd=REPO_ROOT,
-            env=environment(None),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            environment(None),
+            REPO_ROOT,
         )
         for seed in (1, 2)
     ]
     for process in processes:
-        _, errors = process.communicate(timeout=300)
-        assert process.returncode == 0, errors[-3000:]
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode == 0, output[-3000:]
     run_dirs = sorted((logs / "train" / "runs").iterdir())
     assert len(run_dirs) == 2
     seeds = {yaml.safe_load((d / "config_resolved.yaml").read_text())["seed"] for d in run_dirs}
