@@ -10,6 +10,9 @@ preset beside the bound the tests hold it to.
     python -m scripts.preset_spread --presets toy_cls toy_seg --seeds 0 1 2 3 4 \\
         --paths native no-fma --threads 1 2
 
+``--overrides`` adds the same overrides to every run, e.g. ``data.format=shards
+data.root=/shards/toy_imagenet`` for the spread of runs streamed from shards.
+
 Single-thread runs go two at a time on a 2-core machine (``--cores``); the metrics do not depend
 on that, only the wall time does.
 """
@@ -20,6 +23,7 @@ import argparse
 import itertools
 import os
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -46,22 +50,24 @@ class Cell(NamedTuple):
     seed: int
 
 
-def run_cell(cell: Cell, folder: Path) -> float | None:
-    """The final metric of one run."""
+def run_cell(cell: Cell, folder: Path, overrides: Sequence[str]) -> float | None:
+    """The final metric of one run, with ``overrides`` added to its command."""
     run_dir = folder / "_".join(str(part) for part in cell)
     env = {**KERNEL_PATHS[cell.path], "OMP_NUM_THREADS": str(cell.threads)}
-    run_preset(cell.preset, [f"seed={cell.seed}"], run_dir, env)
+    run_preset(cell.preset, [f"seed={cell.seed}", *overrides], run_dir, env)
     return last_logged(run_dir, PRESET_TARGETS[cell.preset][0])
 
 
-def spread(cells: list[Cell], cores: int) -> dict[Cell, float | None]:
+def spread(
+    cells: list[Cell], cores: int, overrides: Sequence[str] = ()
+) -> dict[Cell, float | None]:
     """Every cell's final metric; as many runs at once as their threads fit on ``cores``."""
     results: dict[Cell, float | None] = {}
     with tempfile.TemporaryDirectory(prefix="preset_spread_") as folder:
         for threads, group in itertools.groupby(cells, key=lambda cell: cell.threads):
             group = list(group)
             with ThreadPoolExecutor(max(1, cores // threads)) as pool:
-                finals = pool.map(lambda cell: run_cell(cell, Path(folder)), group)
+                finals = pool.map(lambda cell: run_cell(cell, Path(folder), overrides), group)
                 for cell, final in zip(group, finals, strict=True):
                     results[cell] = final
                     print(" ".join(map(str, cell)), fmt(final, 3), flush=True)
@@ -95,6 +101,7 @@ def main() -> None:
     parser.add_argument("--paths", nargs="+", choices=list(KERNEL_PATHS), default=["native"])
     parser.add_argument("--threads", nargs="+", type=int, default=[os.cpu_count() or 1])
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--overrides", nargs="*", default=[], help="added to every run")
     args = parser.parse_args()
     cells = [
         Cell(preset, path, threads, seed)
@@ -103,7 +110,7 @@ def main() -> None:
         for path in args.paths
         for seed in args.seeds
     ]
-    for table in tables(spread(cells, args.cores)):
+    for table in tables(spread(cells, args.cores, args.overrides)):
         print_table(table)
         print(table.to_markdown())
 

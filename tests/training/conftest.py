@@ -31,10 +31,17 @@ def _preset_run(experiment: str, data: list[str], folder: Path) -> Run:
     return run_entry_point("src/train.py", overrides, folder / "run", timeout=PRESET_RUN_TIMEOUT_S)
 
 
+def _shards_of(data: str, tree: Path, folder: Path) -> Path:
+    """``tree`` (of data preset ``data``) converted into ``folder``/shards."""
+    make_shards([f"data={data}", f"data.root={tree}", f"out={folder / 'shards'}"])
+    return folder / "shards"
+
+
 @pytest.fixture(scope="session")
 def toy_cls_run(toy_imagenet_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("toy_cls")
-    return _preset_run("toy_cls", [f"data.root={toy_imagenet_root}"], folder)
+    shards = _shards_of("toy_imagenet", toy_imagenet_root, folder)
+    return _preset_run("toy_cls", ["data.format=shards", f"data.root={shards}"], folder)
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +49,10 @@ def toy_seg_run(
     toy_ade20k_root: Path, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Run:
     folder = tmp_path_factory.mktemp("toy_seg")
-    make_shards(["data=toy_ade20k", f"data.root={toy_ade20k_root}", f"out={folder / 'shards'}"])
+    shards = _shards_of("toy_ade20k", toy_ade20k_root, folder)
     data = [
         "data.format=shards",
-        f"data.root={upload(folder / 'shards', s3_endpoint, 'toy_ade20k')}",
+        f"data.root={upload(shards, s3_endpoint, 'toy_ade20k')}",
         storage_options(s3_endpoint),
         f"data.cache_dir={folder / 'cache'}",
     ]

@@ -2,9 +2,11 @@
 from an S3-compatible server (moto's, started on 127.0.0.1) reached through
 ``data.storage_options`` or through the standard AWS environment variables, its chunks cached
 under ``data.cache_dir``. Each epoch from shards trains on exactly the file tree's samples with
-the file tree's augmentation of each (in litdata's order), which is what lets the preset runs'
-learning bounds speak for both: toy_seg's session run learns from shards in object storage
-(tests/training/test_toy_seg_run.py), toy_cls's from its file tree."""
+the file tree's augmentation of each (in litdata's order), and shards from the server train
+exactly as the same shards read locally: this is what lets the preset runs' learning bounds
+speak for every source. toy_cls's session run learns from local shards
+(tests/training/test_toy_cls_run.py), toy_seg's from shards in object storage
+(tests/training/test_toy_seg_run.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from scripts.make_shards import main as make_shards
 from tests.helpers import last_logged, run_entry_point, short_run, small_cls_run
 from tests.object_storage import CREDENTIALS, storage_options, upload
 from tests.training.record_trained_samples import digests_per_epoch, recording_to
+from tests.training.resume_checks import assert_same_history, assert_same_weights
 
 pytestmark = pytest.mark.slow
 
@@ -46,21 +49,21 @@ def _overrides(root: str) -> list[str]:
     return [*small_cls_run(3), f"data.root={root}", "data.format=shards"]
 
 
-def test_toy_cls_trains_from_local_shards(tmp_path: Path, shards: Path) -> None:
-    run_dir = tmp_path / "run"
-    run_entry_point("src/train.py", _overrides(str(shards)), run_dir)
-    assert last_logged(run_dir, "train/loss_epoch") > 0
-    assert 0 <= last_logged(run_dir, "val/acc1") <= 1
-
-
-def test_toy_cls_trains_from_shards_on_an_s3_compatible_server(
-    tmp_path: Path, s3_shards: str, s3_endpoint: str
+def test_shards_on_an_s3_compatible_server_train_exactly_as_the_same_shards_read_locally(
+    tmp_path: Path, shards: Path, s3_shards: str, s3_endpoint: str
 ) -> None:
+    """Streaming changes where the chunks come from, nothing else: the same run from the folder
+    and from the server logs the same figures, so a learning bound shown from one source holds
+    for the other."""
     cache = tmp_path / "cache"
-    overrides = [*_overrides(s3_shards), storage_options(s3_endpoint), f"data.cache_dir={cache}"]
-    run_dir = tmp_path / "run"
-    run_entry_point("src/train.py", overrides, run_dir)
-    assert last_logged(run_dir, "train/loss_epoch") > 0
+    local, server = tmp_path / "local", tmp_path / "s3"
+    run_entry_point("src/train.py", _overrides(str(shards)), local)
+    from_server = [storage_options(s3_endpoint), f"data.cache_dir={cache}"]
+    run_entry_point("src/train.py", [*_overrides(s3_shards), *from_server], server)
+    assert_same_history(local, server)
+    assert_same_weights(local, server, steps=3)
+    assert last_logged(server, "train/loss_epoch") > 0
+    assert 0 <= last_logged(server, "val/acc1") <= 1
     # the training chunk came through the cache (validation reads its samples by byte range)
     (digest,) = cache.iterdir()
     assert [path.name for path in (digest / "train").rglob("chunk-*.bin")] == ["chunk-0-0.bin"]

@@ -1,5 +1,6 @@
 """The toy_cls preset trains to a useful classifier on CPU, as the README's first command
-promises (its wall time is the benchmark's: ``python -m scripts.benchmark --sections presets``).
+promises (its wall time is the benchmark's: ``python -m scripts.benchmark --sections presets``),
+here from local shards of its tree (``data.format=shards``), which train as the tree does.
 The run is a session fixture (tests/training/conftest.py); every test that reads it lives here,
 so that a test worker trains it once."""
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from scripts.bench.presets import PRESET_TARGETS
 from scripts.export import best_checkpoint
@@ -22,9 +24,11 @@ from tests.oracles.torchvision_placeholder import install as install_torchvision
 pytestmark = pytest.mark.slow
 
 
-def test_toy_classification_learns(toy_cls_run: Run) -> None:
+def test_toy_classification_learns_from_local_shards(toy_cls_run: Run) -> None:
     # how long it takes is measured by `python -m scripts.benchmark --sections presets`, how
     # far the metric moves with seeds and CPUs by `python -m scripts.preset_spread`
+    data = yaml.safe_load((toy_cls_run.run_dir / "config_resolved.yaml").read_text())["data"]
+    assert data["format"] == "shards" and Path(data["root"]).is_dir()
     metric, bound = PRESET_TARGETS["toy_cls"]
     assert last_logged(toy_cls_run.run_dir, metric) >= bound  # chance: 1/8
 
