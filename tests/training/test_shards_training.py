@@ -49,21 +49,39 @@ def _overrides(root: str) -> list[str]:
     return [*small_cls_run(3), f"data.root={root}", "data.format=shards"]
 
 
+def _seg_run(batches: int, epochs: int = 1) -> list[str]:
+    return ["experiment=toy_seg", *short_run(batches, epochs), "test=false"]
+
+
+# per task: a short run of 3 steps, the metric its validation logs, the fixture of its shards
+SHORT_RUNS = {
+    "classification": (small_cls_run(3), "val/acc1", "shards"),
+    "segmentation": (_seg_run(3), "val/miou", "seg_shards"),
+}
+
+
+@pytest.mark.parametrize("task", SHORT_RUNS)
 def test_shards_on_an_s3_compatible_server_train_exactly_as_the_same_shards_read_locally(
-    tmp_path: Path, shards: Path, s3_shards: str, s3_endpoint: str
+    task: str, request: pytest.FixtureRequest, tmp_path: Path, s3_endpoint: str
 ) -> None:
     """Streaming changes where the chunks come from, nothing else: the same run from the folder
-    and from the server logs the same figures, so a learning bound shown from one source holds
-    for the other."""
-    cache = tmp_path / "cache"
-    local, server = tmp_path / "local", tmp_path / "s3"
-    run_entry_point("src/train.py", _overrides(str(shards)), local)
-    from_server = [storage_options(s3_endpoint), f"data.cache_dir={cache}"]
-    run_entry_point("src/train.py", [*_overrides(s3_shards), *from_server], server)
+    and from the server logs the same figures and ends with the same weights, so a learning
+    bound shown from one source holds for the other."""
+    run, metric, shards_fixture = SHORT_RUNS[task]
+    shards = request.getfixturevalue(shards_fixture)
+    cache, local, server = tmp_path / "cache", tmp_path / "local", tmp_path / "s3"
+    run_entry_point("src/train.py", [*run, f"data.root={shards}", "data.format=shards"], local)
+    from_server = [
+        f"data.root={upload(shards, s3_endpoint, f'toy/{task}')}",
+        "data.format=shards",
+        storage_options(s3_endpoint),
+        f"data.cache_dir={cache}",
+    ]
+    run_entry_point("src/train.py", [*run, *from_server], server)
     assert_same_history(local, server)
     assert_same_weights(local, server, steps=3)
     assert last_logged(server, "train/loss_epoch") > 0
-    assert 0 <= last_logged(server, "val/acc1") <= 1
+    assert 0 <= last_logged(server, metric) <= 1
     # the training chunk came through the cache (validation reads its samples by byte range)
     (digest,) = cache.iterdir()
     assert [path.name for path in (digest / "train").rglob("chunk-*.bin")] == ["chunk-0-0.bin"]
@@ -82,10 +100,6 @@ def test_the_server_and_credentials_can_come_from_the_aws_environment(
     overrides = [*_overrides(s3_shards), f"data.cache_dir={tmp_path / 'cache'}"]
     run_entry_point("src/train.py", overrides, run_dir, env=environment)
     assert last_logged(run_dir, "train/loss_epoch") > 0
-
-
-def _seg_run(batches: int, epochs: int = 1) -> list[str]:
-    return ["experiment=toy_seg", *short_run(batches, epochs), "test=false"]
 
 
 def _same_samples_each_epoch(
