@@ -45,18 +45,25 @@ def s3_shards(shards: Path, s3_endpoint: str) -> str:
     return upload(shards, s3_endpoint, "toy/imagenet")
 
 
-def _overrides(root: str) -> list[str]:
-    return [*small_cls_run(3), f"data.root={root}", "data.format=shards"]
+@pytest.fixture(scope="module")
+def s3_seg_shards(seg_shards: Path, s3_endpoint: str) -> str:
+    """The segmentation shards uploaded to the server as they are: their ``s3://`` URL."""
+    return upload(seg_shards, s3_endpoint, "toy/ade20k")
+
+
+def _from_shards(run: list[str], root: str | Path) -> list[str]:
+    return [*run, f"data.root={root}", "data.format=shards"]
 
 
 def _seg_run(batches: int, epochs: int = 1) -> list[str]:
     return ["experiment=toy_seg", *short_run(batches, epochs), "test=false"]
 
 
-# per task: a short run of 3 steps, the metric its validation logs, the fixture of its shards
+# per task: a short run of 3 steps, the metric its validation logs, and the fixtures of its
+# shards in a local folder and on the server
 SHORT_RUNS = {
-    "classification": (small_cls_run(3), "val/acc1", "shards"),
-    "segmentation": (_seg_run(3), "val/miou", "seg_shards"),
+    "classification": (small_cls_run(3), "val/acc1", "shards", "s3_shards"),
+    "segmentation": (_seg_run(3), "val/miou", "seg_shards", "s3_seg_shards"),
 }
 
 
@@ -67,17 +74,14 @@ def test_shards_on_an_s3_compatible_server_train_exactly_as_the_same_shards_read
     """Streaming changes where the chunks come from, nothing else: the same run from the folder
     and from the server logs the same figures and ends with the same weights, so a learning
     bound shown from one source holds for the other."""
-    run, metric, shards_fixture = SHORT_RUNS[task]
-    shards = request.getfixturevalue(shards_fixture)
+    run, metric, local_fixture, server_fixture = SHORT_RUNS[task]
     cache, local, server = tmp_path / "cache", tmp_path / "local", tmp_path / "s3"
-    run_entry_point("src/train.py", [*run, f"data.root={shards}", "data.format=shards"], local)
-    from_server = [
-        f"data.root={upload(shards, s3_endpoint, f'toy/{task}')}",
-        "data.format=shards",
-        storage_options(s3_endpoint),
-        f"data.cache_dir={cache}",
-    ]
-    run_entry_point("src/train.py", [*run, *from_server], server)
+    run_entry_point(
+        "src/train.py", _from_shards(run, request.getfixturevalue(local_fixture)), local
+    )
+    from_server = [storage_options(s3_endpoint), f"data.cache_dir={cache}"]
+    overrides = [*_from_shards(run, request.getfixturevalue(server_fixture)), *from_server]
+    run_entry_point("src/train.py", overrides, server)
     assert_same_history(local, server)
     assert_same_weights(local, server, steps=3)
     assert last_logged(server, "train/loss_epoch") > 0
@@ -97,7 +101,7 @@ def test_the_server_and_credentials_can_come_from_the_aws_environment(
         "AWS_DEFAULT_REGION": CREDENTIALS["region_name"],
     }
     run_dir = tmp_path / "run"
-    overrides = [*_overrides(s3_shards), f"data.cache_dir={tmp_path / 'cache'}"]
+    overrides = [*_from_shards(small_cls_run(3), s3_shards), f"data.cache_dir={tmp_path / 'cache'}"]
     run_entry_point("src/train.py", overrides, run_dir, env=environment)
     assert last_logged(run_dir, "train/loss_epoch") > 0
 
