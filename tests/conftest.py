@@ -4,6 +4,10 @@ Fixtures: toy datasets generated once per test session and shared, the toy prese
 and small ones of the same look for runs of a few batches, and an S3-compatible server. Tests
 must treat these trees as read-only; tests that need a broken layout build their own.
 
+Environment: each test leaves ``os.environ`` as it found it (libraries called in-process set
+variables of their own), so that every worker's entry-point runs stay forks of its warm server
+(tests/entry_points.py), which needs the environment it started with.
+
 Settings: the suite runs on pytest-xdist workers (``-n auto`` in pyproject.toml). Each worker
 gets its share of the cores as its thread count, so that workers do not oversubscribe the CPU
 (OpenMP threads that spin for a core slow every process on it), and a module's tests run on one
@@ -19,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from src.data.toy import make_toy_ade20k, make_toy_imagenet
+from tests import entry_points
 from tests.entry_points import RUNS
 
 # Nothing is downloaded in tests: the Hugging Face Hub client only reads its cache.
@@ -112,8 +117,37 @@ def small_toy_ade20k_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def _environment_kept() -> Iterator[None]:
+    """Undo what a test's in-process library calls set in ``os.environ`` (``wandb.init`` sets
+    ``WANDB_SERVICE``, the inductor cache is chosen through ``TORCHINDUCTOR_CACHE_DIR``): with
+    it, the worker's later entry-point runs would each start a fresh interpreter (~5 s of
+    imports) instead of a fork of the server. The environment before the first test (collection
+    and session fixtures done) is the one the server starts with."""
+    saved = dict(os.environ)
+    if not entry_points.SESSION_ENV:
+        entry_points.SESSION_ENV.update(saved)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A test worker hands its run counts to the controller (pytest-xdist's workeroutput)."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["entry_point_runs"] = dict(RUNS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    for how, count in getattr(node, "workeroutput", {}).get("entry_point_runs", {}).items():
+        RUNS[how] += count
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """How the entry-point runs of ``run_entry_point`` were started (tests/entry_points.py)."""
+    """How the entry-point runs of ``run_entry_point`` were started (tests/entry_points.py),
+    over every worker: a fresh interpreter costs ~5 s of imports that a fork does not."""
     if any(RUNS.values()):
         counts = ", ".join(f"{count} {how}" for how, count in RUNS.items())
         terminalreporter.write_line(f"entry-point runs: {counts}")

@@ -3,8 +3,9 @@
 Every entry-point run of the suite would otherwise pay the same ~5 s of imports (Lightning, torch,
 Hydra, albumentations, the project) before doing a few steps. This server pays them once; each
 request forks a child that becomes the requested run: its own stdin/stdout/stderr, environment,
-working directory, ``sys.argv`` / ``sys.orig_argv`` and ``sys.path[0]``, the script run as ``__main__``, and a normal
-interpreter exit (exit code, ``atexit`` handlers, non-daemon threads joined). The child is a new
+working directory, ``sys.argv`` / ``sys.orig_argv`` and ``sys.path[0]``, the script run as ``__main__``, and the exit of a normal
+interpreter up to its teardown (exit code, non-daemon threads joined, ``atexit`` handlers, streams
+flushed; see :func:`exit_without_teardown`). The child is a new
 process, so process-wide state (deterministic mode, seeds, signal handlers, logging set up by
 Hydra) stays its own, as with ``python <script>``. Nothing has started threads when it forks.
 
@@ -18,12 +19,16 @@ between the start and the end of another. End of stdin stops the server.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import os
 import runpy
 import selectors
 import signal
 import sys
+import threading
+import traceback
 from pathlib import Path
 
 REPLIES = os.fdopen(os.dup(1), "w", buffering=1)
@@ -111,6 +116,41 @@ def become(request: dict) -> None:
     sys.path[0] = str(Path(sys.argv[0]).resolve().parent)  # as Python does for a script
 
 
+def run_script() -> int:
+    """Run ``sys.argv[0]`` as ``__main__`` and return the exit code the interpreter would give
+    (a ``SystemExit``'s code, 1 for an uncaught exception after its traceback)."""
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        return -signal.SIGINT  # as Python does: the run ends by SIGINT itself
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def exit_without_teardown(code: int) -> None:
+    """Exit as the interpreter does up to its teardown: join non-daemon threads, run the
+    ``atexit`` handlers, flush the standard streams; then end the process. Tearing down the
+    modules of a fork of the server (torch, Lightning) frees every object it inherited, which
+    copies most of the server's memory and took as long as a short run itself."""
+    threading._shutdown()  # what Py_FinalizeEx does first: wait for non-daemon threads
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    if code == -signal.SIGINT:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code & 0xFF)
+
+
 if __name__ == "__main__":
+    gc.freeze()  # what was imported stays out of the children's collections (and their memory)
     become(serve())
-    runpy.run_path(sys.argv[0], run_name="__main__")
+    exit_without_teardown(run_script())

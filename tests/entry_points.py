@@ -46,6 +46,11 @@ READ_AT_RUN_TIME = (
 )
 
 
+# The environment between tests (tests/conftest.py fills it before the first test): the server
+# starts with it, even when its first run is asked for by a test that has changed the environment.
+SESSION_ENV: dict[str, str] = {}
+
+
 def _read_at_run_time(name: str) -> bool:
     return any(
         name.startswith(key) if key.endswith("_") else name == key for key in READ_AT_RUN_TIME
@@ -56,7 +61,7 @@ class EntryPointServer:
     """One server process for the session, started on first use."""
 
     def __init__(self) -> None:
-        self.env = dict(os.environ)
+        self.env = dict(SESSION_ENV or os.environ)
         self.log = tempfile.NamedTemporaryFile(prefix="entry_point_server_", suffix=".log")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, str(SERVER_SCRIPT)],
