@@ -3,11 +3,12 @@
 Every entry-point run of the suite would otherwise pay the same ~5 s of imports (Lightning, torch,
 Hydra, albumentations, the project) before doing a few steps. This server pays them once; each
 request forks a child that becomes the requested run: its own stdin/stdout/stderr, environment,
-working directory, ``sys.argv`` / ``sys.orig_argv`` and ``sys.path[0]``, the script run as ``__main__``, and the exit of a normal
-interpreter up to its teardown (exit code, non-daemon threads joined, ``atexit`` handlers, streams
-flushed; see :func:`exit_without_teardown`). The child is a new
-process, so process-wide state (deterministic mode, seeds, signal handlers, logging set up by
-Hydra) stays its own, as with ``python <script>``. Nothing has started threads when it forks.
+working directory, ``sys.argv`` / ``sys.orig_argv`` and ``sys.path[0]``, the script run as
+``__main__``, and the exit of a normal interpreter up to its teardown (exit code, non-daemon
+threads joined, ``atexit`` handlers, streams flushed; see :func:`exit_without_teardown`). The
+child is a new process, so process-wide state (deterministic mode, seeds, signal handlers, logging
+set up by Hydra) stays its own, as with ``python <script>``. Nothing has started threads when it
+forks.
 
 Protocol (tests/entry_points.py is the client): one JSON request a line on stdin,
 ``{"argv", "env", "cwd", "stdout", "stderr"}``; for each, two JSON lines back on the reply pipe:

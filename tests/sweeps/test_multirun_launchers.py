@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -85,16 +86,38 @@ def test_a_local_submitit_sweep_trains_each_job_on_two_ddp_processes(
         assert len([row for row in rows if row.get("train/loss_epoch")]) == 1
 
 
+# A stand-in for sbatch: keeps the script it is given and, instead of running the array job,
+# writes each task's submitit result as a failure (with no result, submitit waits 15 s for one).
+FAKE_SBATCH = """\
+import pickle, re, shutil, sys
+from pathlib import Path
+
+script = Path(sys.argv[-1])
+shutil.copy(script, sys.argv[1])
+text = script.read_text()
+log = re.search(r"^#SBATCH --output=(.+)$", text, flags=re.MULTILINE).group(1)
+first, last = re.search(r"^#SBATCH --array=(\\d+)-(\\d+)", text, flags=re.MULTILINE).groups()
+for index in range(int(first), int(last) + 1):
+    folder = Path(log.replace("%A", "4242").replace("%a", str(index))).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    result = pickle.dumps(("error", "the fake cluster ran nothing"))
+    (folder / f"4242_{index}_0_result.pkl").write_bytes(result)
+print("Submitted batch job 4242")
+"""
+
+
 @pytest.fixture
 def fake_slurm(tmp_path: Path) -> tuple[Path, Path]:
-    """A PATH folder with an ``sbatch`` that keeps each script and answers with job 4242, an
-    ``srun`` (submitit looks for it) and an ``sacct`` that reports the job's tasks as failed:
-    nothing runs, so the sweep ends at once with submitit's 'has not produced any output'."""
+    """A PATH folder with an ``sbatch`` that keeps each script, fails each task of the job
+    without running it and answers with job 4242, an ``srun`` (submitit looks for it) and an
+    ``sacct`` that reports the job's tasks as failed: the sweep ends at once with the tasks'
+    'the fake cluster ran nothing'."""
     folder, scripts = tmp_path / "fake_slurm", tmp_path / "sbatch_scripts"
     folder.mkdir()
     scripts.mkdir()
+    (folder / "fake_sbatch.py").write_text(FAKE_SBATCH)
     commands = {
-        "sbatch": f'cp "$1" {scripts}/\necho "Submitted batch job 4242"',
+        "sbatch": f'exec {sys.executable} {folder / "fake_sbatch.py"} {scripts} "$@"',
         "srun": "exit 0",
         "sacct": "echo 'JobID|State|NodeList'\n"
         + "".join(f"echo '4242_{index}|FAILED|gpu01'\n" for index in range(4)),
@@ -132,7 +155,7 @@ def test_the_slurm_preset_submits_one_array_job_with_the_ddp_shape_and_requeue_s
         succeed=False,
         timeout=120,
     ).output
-    assert "has not produced any output" in output  # the fake cluster ran nothing
+    assert "the fake cluster ran nothing" in output
     (script,) = scripts.iterdir()  # the 2 x 2 grid is one array job
     text = script.read_text()
     flags = dict(re.findall(r"^#SBATCH --([\w-]+)=?(.*)$", text, flags=re.MULTILINE))
