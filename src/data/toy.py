@@ -53,7 +53,8 @@ _ADE_LOOK: dict[str, tuple[tuple[int, int, int], int, float]] = {
 TOY_ADE20K_CLASSES: tuple[str, ...] = tuple(_ADE_LOOK)
 
 
-# Enough images for a small ResNeSt to reach ~0.9 val accuracy in ~1,200 CPU steps.
+# Enough images for a small ResNeSt to pass 0.9 val accuracy in a few hundred CPU steps
+# (the toy_cls preset: 400 at batch 64).
 TOY_TRAIN_PER_CLASS = 400
 TOY_VAL_PER_CLASS = 25
 
