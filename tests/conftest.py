@@ -141,6 +141,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: object, error: object) -> None:
+    """The controller adds up what each worker counted."""
     for how, count in getattr(node, "workeroutput", {}).get("entry_point_runs", {}).items():
         RUNS[how] += count
 
