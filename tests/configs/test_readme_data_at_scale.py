@@ -1,4 +1,4 @@
-"""README, "Data at scale": every conversion (direct or as a SLURM job) and every training
+"""docs/data.md, "Data at scale": every conversion (direct or as a SLURM job) and every training
 command composes, and is checked against the signatures it feeds (the toy ones also run, in
 tests/data/test_shards.py and tests/training/test_shards_training.py)."""
 
@@ -17,7 +17,9 @@ from tests.configs.test_experiments import compose_train
 from tests.helpers import REPO_ROOT
 
 SECTION = re.search(
-    r"^## Data at scale\n(.*?)(?=^## |\Z)", (REPO_ROOT / "README.md").read_text(), re.S | re.M
+    r"^## Data at scale\n(.*?)(?=^## |\Z)",
+    (REPO_ROOT / "docs" / "data.md").read_text(),
+    re.S | re.M,
 )
 BLOCK = re.search(r"```bash\n(.*?)\n```", SECTION[1], re.S)[1] if SECTION else ""
 COMMANDS = [
@@ -37,7 +39,7 @@ def _overrides(words: list[str]) -> tuple[str, list[str]]:
 
 
 def test_the_section_converts_and_trains_both_data_sets() -> None:
-    assert SECTION, "README.md has no 'Data at scale' section"
+    assert SECTION, "docs/data.md has no 'Data at scale' section"
     kinds = [_overrides(words) for words in COMMANDS]
     converted = {args[0] for kind, args in kinds if kind == "make_shards"}
     trained = [args for kind, args in kinds if kind == "train"]

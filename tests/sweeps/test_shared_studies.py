@@ -189,8 +189,8 @@ def test_a_database_url_without_its_driver_says_what_to_install(
 
 
 def readme_sweep_commands() -> list[list[str]]:
-    """The README's offline sweep commands that share a study across nodes, as argv lists."""
-    text = (REPO_ROOT / "README.md").read_text().replace("\\\n", " ")
+    """docs/sweeps.md's offline sweep commands that share a study across nodes, as argv lists."""
+    text = (REPO_ROOT / "docs" / "sweeps.md").read_text().replace("\\\n", " ")
     lines = [line.strip() for line in text.splitlines()]
     return [
         shlex.split(line)
