@@ -28,6 +28,7 @@ from src.utils.report import print_metrics, print_sources
 from src.utils.resume import RESUME_KEY, check_resume_config, checkpoints_newest_first
 from src.utils.run_config import hydra_choices, print_config_tree, save_run_config
 from src.utils.run_identity import record_start, register_resolvers
+from src.utils.wandb_exit import finish_wandb_run
 from src.utils.weights_report import check_something_to_evaluate, print_released_weights_report
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,7 @@ def fit(
                 signal.Signals(signum).name,
                 trainer.default_root_dir,
             )
+        finish_wandb_run(exit_code(signum))  # W&B would record 0 ("finished") at exit
         raise RunStopped(signum)
 
 
