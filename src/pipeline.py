@@ -19,6 +19,7 @@ from src.cluster.stop_signals import (
     stop_requested,
     stop_signals_recorded,
 )
+from src.utils.batch_norm_check import warn_small_batch
 from src.utils.checkpoint_io import CorruptCheckpoint, read_checkpoint
 from src.utils.config_validation import check_devices, validate_config
 from src.utils.final_validation import LAST_EPOCH, validate_best_checkpoint
@@ -170,6 +171,8 @@ def train(cfg: DictConfig) -> float | None:
     if cfg.get(RESUME_KEY) and checkpoint is None:
         raise FileNotFoundError(f"resume={cfg.resume}: no checkpoint in {cfg.paths.output_dir}")
     prepare(cfg, resume_from=checkpoint)
+    if cfg.get("train", True):
+        warn_small_batch(cfg)  # a recipe BatchNorm cannot train well, said before the fit
     datamodule = hydra.utils.instantiate(cfg.data)
     model = build_model(cfg, restoring=checkpoint is not None)
     join_model_and_data(model, datamodule)
