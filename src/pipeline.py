@@ -19,6 +19,7 @@ from src.cluster.stop_signals import (
     stop_requested,
     stop_signals_recorded,
 )
+from src.utils.batch_norm_check import warn_small_batch
 from src.utils.checkpoint_io import CorruptCheckpoint, read_checkpoint
 from src.utils.config_validation import check_devices, validate_config
 from src.utils.final_validation import LAST_EPOCH, validate_best_checkpoint
@@ -28,6 +29,7 @@ from src.utils.report import print_metrics, print_sources
 from src.utils.resume import RESUME_KEY, check_resume_config, checkpoints_newest_first
 from src.utils.run_config import hydra_choices, print_config_tree, save_run_config
 from src.utils.run_identity import record_start, register_resolvers
+from src.utils.wandb_exit import finish_wandb_run
 from src.utils.weights_report import check_something_to_evaluate, print_released_weights_report
 
 log = logging.getLogger(__name__)
@@ -169,6 +171,8 @@ def train(cfg: DictConfig) -> float | None:
     if cfg.get(RESUME_KEY) and checkpoint is None:
         raise FileNotFoundError(f"resume={cfg.resume}: no checkpoint in {cfg.paths.output_dir}")
     prepare(cfg, resume_from=checkpoint)
+    if cfg.get("train", True):
+        warn_small_batch(cfg)  # a recipe BatchNorm cannot train well, said before the fit
     datamodule = hydra.utils.instantiate(cfg.data)
     model = build_model(cfg, restoring=checkpoint is not None)
     join_model_and_data(model, datamodule)
@@ -212,6 +216,7 @@ def fit(
                 signal.Signals(signum).name,
                 trainer.default_root_dir,
             )
+        finish_wandb_run(exit_code(signum))  # W&B would record 0 ("finished") at exit
         raise RunStopped(signum)
 
 

@@ -59,3 +59,10 @@ def run_contents(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             continue
         config.update({item.key: json.loads(item.value_json) for item in updates})
     return config, history
+
+
+def exit_code(path: Path) -> int | None:
+    """The exit code the run's exit record holds (what W&B shows as finished when 0, failed
+    otherwise), or None when the file has no exit record (the process died before writing it)."""
+    exits = [record.exit for record in read_records(path) if record.HasField("exit")]
+    return exits[-1].exit_code if exits else None
