@@ -93,8 +93,10 @@ def write_failure_exit(failure: OSError, run_dir: str | Path) -> SystemExit:
     where = f"'{target}'" if target else f"a file in {run_dir}"
     reason = failure.strerror or os.strerror(failure.errno or 0)
     space = f"{megabytes(free_bytes(target or run_dir))} free on its file system"
-    fix = "Free some space there (or raise the quota)" if failure.errno in NO_ROOM else (
-        "Make it writable"
+    fix = (
+        "Free some space there (or raise the quota)"
+        if failure.errno in NO_ROOM
+        else ("Make it writable")
     )
     checkpoints = checkpoints_newest_first(run_dir) if run_dir.is_dir() else []
     if checkpoints:
