@@ -3,7 +3,9 @@
 Hydra composes the config and creates the run directory before the application starts, so two
 mistakes never reach the project's own checks: an override of a key that the config does not
 have (Hydra's answer is to add it with ``+``, which for a typo is the wrong fix) and a
-``paths.log_dir`` that cannot be written (chained tracebacks ending in ``PermissionError``).
+``paths.log_dir`` that cannot be written (chained tracebacks ending in ``PermissionError``); a
+missing data root or weights file (:mod:`src.utils.input_paths`) is named here too, before the
+run directory exists.
 :func:`check_command_line` composes the config as Hydra will and names both, with the fix.
 Anything else that fails to compose is left to Hydra, which reports it moments later.
 """
@@ -22,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from src.utils.config_validation import ConfigError, accepted_keys, unknown_key_error
+from src.utils.input_paths import check_input_paths
 from src.utils.run_identity import register_resolvers
 
 LOG_DIR_KEY = "paths.log_dir"
@@ -56,6 +59,7 @@ def check_command_line(argv: list[str], config_dir: Path, config_name: str) -> N
         _raise_for_unknown_key(error, overrides)
         return  # not a mistake this module knows: Hydra reports it
     _check_writable(cfg, multirun=args.multirun)
+    check_input_paths(cfg)
 
 
 def _raise_for_unknown_key(error: HydraException, overrides: list[str]) -> None:
