@@ -17,6 +17,7 @@ from src.cluster.stop_signals import (
     RunStopped,
     exit_code,
     stop_requested,
+    stop_signals_end_at_once,
     stop_signals_recorded,
 )
 from src.utils.checkpoint_io import CorruptCheckpoint, read_checkpoint
@@ -179,11 +180,35 @@ def train(cfg: DictConfig) -> float | None:
     metrics = scalar_metrics(trainer.callback_metrics)
     sources = {LAST_EPOCH: dict(metrics)}
     if cfg.get("test", False) and not trainer.fast_dev_run:
-        label, results = validate_best_checkpoint(trainer, model, datamodule)
+        label, results = _final_validation(trainer, model, datamodule)
         sources[label] = scalar_metrics(results)
         metrics.update(sources[label])
     print_sources(sources, title=f"{cfg.task_name}: final metrics")
     return metrics.get(cfg.get("optimized_metric"))
+
+
+def _final_validation(
+    trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule
+) -> tuple[str, dict[str, Any]]:
+    """:func:`validate_best_checkpoint`; a stop signal ends it at once (training is over and
+    checkpointed), saying which checkpoint holds the run and how to validate it again."""
+    try:
+        with stop_signals_end_at_once():
+            return validate_best_checkpoint(trainer, model, datamodule)
+    except RunStopped as stopped:
+        callback = trainer.checkpoint_callback
+        best = (
+            getattr(callback, "best_model_path", "")
+            or checkpoints_newest_first(trainer.default_root_dir)[0]
+        )
+        log.warning(
+            "Run stopped by %s in the final validation; training had finished and %s holds "
+            "it. Validate it with: python src/eval.py ckpt_path=%s (and the run's overrides)",
+            signal.Signals(stopped.signum).name,
+            Path(trainer.default_root_dir) / "checkpoints",
+            best,
+        )
+        raise
 
 
 def fit(

@@ -106,6 +106,27 @@ def stop_signals_recorded(forward: Callable[[int], None] | None) -> Iterator[Non
         _REQUEST.signum = 0  # a multirun's next job starts unasked
 
 
+@contextmanager
+def stop_signals_end_at_once() -> Iterator[None]:
+    """For work after the fit's last checkpoint (the final validation), where there is no step
+    to finish: the first stop signal ends it at once with :class:`RunStopped` (its exit code);
+    signals after it are ignored while the process ends."""
+    earlier = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+
+    def stop_now(signum: int, frame: FrameType | None) -> None:
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        raise RunStopped(signum)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop_now)
+    try:
+        yield
+    finally:
+        for signum, handler in earlier.items():
+            signal.signal(signum, handler)
+
+
 def signal_at_parent_death(signum: int) -> None:
     """Have the kernel send this process ``signum`` when the thread that started it ends
     (Linux; elsewhere nothing): a started process must not outlive its starter, even one

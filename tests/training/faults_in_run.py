@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
 
 from src.cluster.stop_signals import stop_requested
 
@@ -68,9 +69,15 @@ class FullDisk(_AtSave):
 
 
 class StallInValidation(Callback):
+    """Stalls the fit's validations, or with ``final`` only the one after the fit."""
+
+    def __init__(self, final: bool = False) -> None:
+        self.final = final
+
     def on_validation_batch_start(
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int, *_: Any
     ) -> None:
-        if not trainer.sanity_checking:
+        in_fit = trainer.state.fn == TrainerFn.FITTING
+        if not trainer.sanity_checking and in_fit != self.final:
             print(STALLED_IN_VALIDATION, flush=True)
             _wait_for_stop()

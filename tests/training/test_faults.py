@@ -158,6 +158,22 @@ def test_a_signal_in_validation_stops_with_the_epochs_checkpoint_and_rc_143(
     assert _newest_loads(run_dir)["global_step"] == 2
 
 
+def test_a_signal_in_the_final_validation_ends_it_naming_the_checkpoint(
+    tmp_path: Path, small_toy_imagenet_root: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    overrides = _overrides(small_toy_imagenet_root, "StallInValidation", "test=true")
+    overrides += ["+callbacks.fault.final=true"]
+    process, lines = _start_until(STALLED_IN_VALIDATION, overrides, run_dir)
+    process.send_signal(signal.SIGTERM)
+    code, output = _finish(process, lines)
+    assert code == exit_code(signal.SIGTERM), output[-4000:]
+    assert "SIGTERM in the final validation; training had finished" in output
+    (best,) = (run_dir / "checkpoints").glob("epoch_*.ckpt")  # save_top_k=1
+    assert f"python src/eval.py ckpt_path={best}" in output
+    assert _newest_loads(run_dir)["global_step"] == 4
+
+
 def test_a_missing_data_root_is_its_message_alone_before_the_run_dir_exists(
     tmp_path: Path,
 ) -> None:
