@@ -32,6 +32,8 @@ NO_ROOM = (errno.ENOSPC, errno.EDQUOT)
 REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
 WRITE_ERRNOS = (*NO_ROOM, *REFUSED)
 RESUME_COMMAND = "python src/train.py resume={run_dir}"
+# below this a run cannot even write its config files (Hydra's, which it reports as a traceback)
+MIN_FREE_TO_START = 1_000_000
 
 
 class RunWriteError(OSError):
