@@ -17,6 +17,7 @@ from src.cluster.stop_signals import (
     RunStopped,
     exit_code,
     stop_requested,
+    stop_signals_end_at_once,
     stop_signals_recorded,
 )
 from src.utils.batch_norm_check import warn_small_batch
@@ -29,6 +30,7 @@ from src.utils.report import print_metrics, print_sources
 from src.utils.resume import RESUME_KEY, check_resume_config, checkpoints_newest_first
 from src.utils.run_config import hydra_choices, print_config_tree, save_run_config
 from src.utils.run_identity import record_start, register_resolvers
+from src.utils.run_writes import RESUME_COMMAND
 from src.utils.wandb_exit import finish_wandb_run
 from src.utils.weights_report import check_something_to_evaluate, print_released_weights_report
 
@@ -182,11 +184,35 @@ def train(cfg: DictConfig) -> float | None:
     metrics = scalar_metrics(trainer.callback_metrics)
     sources = {LAST_EPOCH: dict(metrics)}
     if cfg.get("test", False) and not trainer.fast_dev_run:
-        label, results = validate_best_checkpoint(trainer, model, datamodule)
+        label, results = _final_validation(trainer, model, datamodule)
         sources[label] = scalar_metrics(results)
         metrics.update(sources[label])
     print_sources(sources, title=f"{cfg.task_name}: final metrics")
     return metrics.get(cfg.get("optimized_metric"))
+
+
+def _final_validation(
+    trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule
+) -> tuple[str, dict[str, Any]]:
+    """:func:`validate_best_checkpoint`; a stop signal ends it at once (training is over and
+    checkpointed), saying which checkpoint holds the run and how to validate it again."""
+    try:
+        with stop_signals_end_at_once():
+            return validate_best_checkpoint(trainer, model, datamodule)
+    except RunStopped as stopped:
+        callback = trainer.checkpoint_callback
+        best = (
+            getattr(callback, "best_model_path", "")
+            or checkpoints_newest_first(trainer.default_root_dir)[0]
+        )
+        log.warning(
+            "Run stopped by %s in the final validation; training had finished and %s holds "
+            "it. Validate it with: python src/eval.py ckpt_path=%s (and the run's overrides)",
+            signal.Signals(stopped.signum).name,
+            Path(trainer.default_root_dir) / "checkpoints",
+            best,
+        )
+        raise
 
 
 def fit(
@@ -201,23 +227,42 @@ def fit(
     The ranks of ``ddp_fork`` / ``ddp_spawn`` are this process's children: it passes each stop signal on to
     them, and waits for them to finish writing before it exits."""
     launcher = trainer.strategy.launcher
+    held = "checkpointed"
     with stop_signals_recorded(forward=launcher.kill if launcher is not None else None):
         try:
             trainer.fit(model, datamodule, ckpt_path=checkpoint)
             signum = stop_requested()  # asked after the last epoch's checkpoint
         except BaseException as error:
             signum = error.signum if isinstance(error, RunStopped) else _stopped_ranks(launcher)
+            if not signum and stop_requested() and _interrupted(error):
+                # a second Ctrl-C: stopped at once, the exit code is still the first signal's
+                signum, held = stop_requested(), _held_by(trainer.default_root_dir)
             if not signum:
                 raise
     if signum:
         if trainer.is_global_zero:
             log.warning(
-                "Run stopped by %s, checkpointed. Resume it with: python src/train.py resume=%s",
+                "Run stopped by %s, %s. Resume it with: %s",
                 signal.Signals(signum).name,
-                trainer.default_root_dir,
+                held,
+                RESUME_COMMAND.format(run_dir=trainer.default_root_dir),
             )
         finish_wandb_run(exit_code(signum))  # W&B would record 0 ("finished") at exit
         raise RunStopped(signum)
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` is a KeyboardInterrupt or the exit Lightning makes of one."""
+    return isinstance(error, KeyboardInterrupt) or isinstance(error.__context__, KeyboardInterrupt)
+
+
+def _held_by(run_dir: str) -> str:
+    """Which checkpoint holds a run stopped before it could checkpoint its step."""
+    newest = checkpoints_newest_first(run_dir)
+    if not newest:
+        return "at once, before its first checkpoint (the resume starts afresh)"
+    step = read_checkpoint(newest[0], mmap=True).get("global_step")
+    return f"at once, before a checkpoint of its step: {newest[0]} (step {step}) holds the run"
 
 
 def _stopped_ranks(launcher: Any) -> int:

@@ -14,7 +14,9 @@ others (the main process of ``ddp_fork`` / ``ddp_spawn``, rank 0 of Lightning's 
 signal on to them, and its children die with it (:func:`signal_at_parent_death`).
 
 A second SIGINT stops at once (``KeyboardInterrupt``), without a checkpoint: the way out when a
-step hangs.
+step hangs; the run still exits 130, naming the checkpoint that holds it (``src/pipeline.py``).
+In the final validation there is no step to finish: a signal ends it at once
+(:func:`stop_signals_end_at_once`).
 """
 
 from __future__ import annotations
@@ -104,6 +106,27 @@ def stop_signals_recorded(forward: Callable[[int], None] | None) -> Iterator[Non
             signal.signal(signum, handler)
         _REQUEST.forward = None
         _REQUEST.signum = 0  # a multirun's next job starts unasked
+
+
+@contextmanager
+def stop_signals_end_at_once() -> Iterator[None]:
+    """For work after the fit's last checkpoint (the final validation), where there is no step
+    to finish: the first stop signal ends it at once with :class:`RunStopped` (its exit code);
+    signals after it are ignored while the process ends."""
+    earlier = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+
+    def stop_now(signum: int, frame: FrameType | None) -> None:
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        raise RunStopped(signum)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop_now)
+    try:
+        yield
+    finally:
+        for signum, handler in earlier.items():
+            signal.signal(signum, handler)
 
 
 def signal_at_parent_death(signum: int) -> None:

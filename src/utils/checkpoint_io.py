@@ -4,7 +4,9 @@ Lightning's default writer opens ``last.ckpt`` for writing and streams the bytes
 killed at that moment (preemption, OOM killer, a node going down) leaves a truncated
 ``last.ckpt`` and nothing to resume from. Here the bytes go to a temporary file in the same
 folder, are flushed to disk, and only then renamed over the old file: at any instant the path
-holds either the previous checkpoint or the new one, complete.
+holds either the previous checkpoint or the new one, complete. A write the file system refuses
+(no space, no permission) is raised as :class:`~src.utils.run_writes.RunWriteError` naming the
+file, and a warning comes as soon as the next save will not fit.
 
 Every read uses ``torch.load(weights_only=True)``: checkpoints hold tensors and plain
 containers only, and a file carrying other pickled objects (which could run code when
@@ -24,6 +26,8 @@ from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from src.utils.run_writes import checked_write_error, warn_if_next_save_will_not_fit
 
 # torch.save writes a zip archive; files of its legacy format are a pickle stream (protocol 2).
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -66,10 +70,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, path)
-        except BaseException:
+        except BaseException as error:
             temporary.unlink(missing_ok=True)
+            refused = checked_write_error(error, path)  # torch words a full disk its own way
+            if refused is not None:
+                raise refused from error
             raise
         _fsync_directory(path.parent)
+        warn_if_next_save_will_not_fit(path, path.stat().st_size)
 
     def load_checkpoint(
         self,

@@ -3,7 +3,10 @@
 Hydra composes the config and creates the run directory before the application starts, so two
 mistakes never reach the project's own checks: an override of a key that the config does not
 have (Hydra's answer is to add it with ``+``, which for a typo is the wrong fix) and a
-``paths.log_dir`` that cannot be written (chained tracebacks ending in ``PermissionError``).
+``paths.log_dir`` that cannot be written (chained tracebacks ending in ``PermissionError``, or
+``OSError: No space left on device`` from Hydra's own config files); a
+missing data root or weights file (:mod:`src.utils.input_paths`) is named here too, before the
+run directory exists.
 :func:`check_command_line` composes the config as Hydra will and names both, with the fix.
 Anything else that fails to compose is left to Hydra, which reports it moments later.
 """
@@ -22,7 +25,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from src.utils.config_validation import ConfigError, accepted_keys, unknown_key_error
+from src.utils.input_paths import check_input_paths
 from src.utils.run_identity import register_resolvers
+from src.utils.run_writes import MIN_FREE_TO_START, free_bytes, megabytes
 
 LOG_DIR_KEY = "paths.log_dir"
 # Hydra flags that print something instead of running the application.
@@ -56,6 +61,7 @@ def check_command_line(argv: list[str], config_dir: Path, config_name: str) -> N
         _raise_for_unknown_key(error, overrides)
         return  # not a mistake this module knows: Hydra reports it
     _check_writable(cfg, multirun=args.multirun)
+    check_input_paths(cfg)
 
 
 def _raise_for_unknown_key(error: HydraException, overrides: list[str]) -> None:
@@ -96,6 +102,8 @@ def _check_writable(cfg: DictConfig, multirun: bool) -> None:
         reason = f"{existing} is a file, not a folder"
     elif not os.access(existing, os.W_OK | os.X_OK):
         reason = f"{existing} is not writable"
+    elif free_bytes(existing) < MIN_FREE_TO_START:
+        reason = f"the file system of {existing} has {megabytes(free_bytes(existing))} free"
     else:
         return
     if run_dir.is_relative_to(log_dir):

@@ -5,7 +5,8 @@ Hydra prints an exception raised by the application as a traceback (some fifteen
 original error on one line, its newlines as ``\\n``. :func:`report_errors` turns both into a
 Hydra "compact" error, which Hydra prints as its message and a pointer to
 ``HYDRA_FULL_ERROR=1``, then exits with status 1. ``HYDRA_FULL_ERROR=1`` still shows the whole
-traceback, the original error's included.
+traceback, the original error's included. A write that the file system refused (a full disk, a
+quota, a permission) ends the run with :mod:`src.utils.run_writes`' message and exit code.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from hydra.errors import CompactHydraException, InstantiationException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src.utils.config_validation import ConfigError
+from src.utils.run_writes import write_failure, write_failure_exit
 
 Result = TypeVar("Result")
 
@@ -28,7 +30,8 @@ class ReportedError(CompactHydraException):
 
 def report_errors(task_function: Callable[[DictConfig], Result]) -> Callable[[DictConfig], Result]:
     """``task_function`` (the function under ``@hydra.main``) with :class:`ConfigError` and
-    Hydra's instantiation errors raised as :class:`ReportedError`."""
+    Hydra's instantiation errors raised as :class:`ReportedError`, and a refused write of the
+    run as its message and :data:`~src.utils.run_writes.WRITE_FAILED_EXIT`."""
 
     @functools.wraps(task_function)
     def run(cfg: DictConfig) -> Result:
@@ -38,6 +41,11 @@ def report_errors(task_function: Callable[[DictConfig], Result]) -> Callable[[Di
             raise ReportedError(str(error)) from error
         except InstantiationException as error:
             raise ReportedError(instantiation_message(error)) from error
+        except Exception as error:
+            failure = write_failure(error)
+            if failure is None:
+                raise
+            raise write_failure_exit(failure, OmegaConf.select(cfg, "paths.output_dir")) from error
 
     return run
 
