@@ -21,8 +21,8 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from src.runs.identity import register_resolvers
 from src.utils.config_validation import ConfigError, accepted_keys, unknown_key_error
-from src.utils.run_identity import register_resolvers
 
 LOG_DIR_KEY = "paths.log_dir"
 # Hydra flags that print something instead of running the application.

@@ -26,8 +26,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from src.cluster.process_layout import requested_devices
+from src.runs.identity import RUN_RECORD, RUNS_FOLDER, read_run_record
 from src.utils.config_validation import ConfigError
-from src.utils.run_identity import RUN_RECORD, RUNS_FOLDER, read_run_record
 
 RESUME_KEY = "resume"
 LATEST = "latest"

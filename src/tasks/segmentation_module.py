@@ -22,8 +22,8 @@ from src.models.inference import InferenceConfig, segment
 from src.models.segmentation_weights import load_segmentation_weights
 from src.models.segmentation_zoo import zoo_entry
 from src.models.segmentor import Segmentor
-from src.models.steps import EpochTally, empty_step_loss, is_empty, log_counts, log_loss
-from src.models.task_module import LRPart, LRScheduleNode, OptimizerNode, TaskModule
+from src.tasks.steps import EpochTally, empty_step_loss, is_empty, log_counts, log_loss
+from src.tasks.task_module import LRPart, LRScheduleNode, OptimizerNode, TaskModule
 from src.utils.config_types import Supplies
 
 # a decode head class partially applied by the config; the module adds the input channels and

@@ -16,11 +16,11 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.optim import Optimizer
 
-from src.models.checkpoint_fit import check_checkpoint_fits
 from src.models.compiled import CheckedCompile
 from src.models.folding import fold_batchnorm
-from src.models.optim import decay_groups, global_batch, scaled_lr, steps_per_epoch
-from src.models.schedules import (
+from src.tasks.checkpoint_fit import check_checkpoint_fits
+from src.tasks.optim import decay_groups, global_batch, scaled_lr, steps_per_epoch
+from src.tasks.schedules import (
     LR_PLAN_KEY,
     LRPlan,
     LRSchedule,
@@ -28,13 +28,13 @@ from src.models.schedules import (
     replanned_message,
     step_scheduler,
 )
-from src.models.steps import TRAIN_TALLY_KEY, EpochTally
+from src.tasks.steps import TRAIN_TALLY_KEY, EpochTally
 from src.utils.config_types import Supplies
 
 # ``model.optimizer``: a torch optimiser class, partially applied by the config (momentum,
 # betas, ...); the module passes the parameter groups, the scaled LR and the weight decay
 OptimizerNode = Annotated[Callable[..., Optimizer], Supplies("params", "lr", "weight_decay")]
-# ``model.lr_schedule``: see src/models/schedules.py; the module passes the run's length
+# ``model.lr_schedule``: see src/tasks/schedules.py; the module passes the run's length
 LRScheduleNode = Annotated[LRSchedule, Supplies("total_steps", "steps_per_epoch")]
 # (name prefix of its parameter groups, the part, its LR as a multiple of the base LR)
 LRPart = tuple[str, nn.Module, float]
@@ -57,7 +57,7 @@ class TaskModule(LightningModule, ABC):
     Hyper-parameters read here: ``lr`` (for ``lr_reference_batch`` images: the optimiser gets
     ``lr * global_batch / lr_reference_batch``, the global batch counting every process and
     accumulation), ``weight_decay`` and ``decay_norm_and_bias`` (see
-    :func:`src.models.optim.decay_groups`), ``channels_last``, ``compile`` (the whole network,
+    :func:`src.tasks.optim.decay_groups`), ``channels_last``, ``compile`` (the whole network,
     kept only once its first batch matches eager: :mod:`src.models.compiled`) and
     ``fold_batchnorm`` (inference with frozen weights runs a copy with BN folded into the convs:
     :mod:`src.models.folding`).
