@@ -46,7 +46,9 @@ class ClassificationModule(TaskModule):
         compile: bool = False,
         fold_batchnorm: bool = True,
     ) -> None:
-        super().__init__(optimizer, lr_schedule, backbone=backbone)
+        super().__init__(optimizer, lr_schedule)
+        self.save_hyperparameters(ignore=["backbone", "optimizer", "lr_schedule"])
+        self.record_config_nodes(optimizer=optimizer, lr_schedule=lr_schedule, backbone=backbone)
         self.backbone = backbone(num_classes=num_classes)
         accuracy = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.train_tally = EpochTally(acc1=accuracy)

@@ -68,9 +68,10 @@ class SegmentationModule(TaskModule):
         fold_batchnorm: bool = True,
         pretrained: str | None = None,
     ) -> None:
-        super().__init__(
-            optimizer, lr_schedule, backbone=backbone, decode_head=decode_head, aux_head=aux_head
-        )
+        super().__init__(optimizer, lr_schedule)
+        nodes = {"backbone": backbone, "decode_head": decode_head, "aux_head": aux_head}
+        self.save_hyperparameters(ignore=["optimizer", "lr_schedule", *nodes])
+        self.record_config_nodes(optimizer=optimizer, lr_schedule=lr_schedule, **nodes)
         # a whole-model file replaces the backbone's ImageNet weights: not loaded first
         encoder = backbone(num_classes=0, **({"pretrained": None} if pretrained else {}))
         channels = [info["num_chs"] for info in encoder.feature_info]

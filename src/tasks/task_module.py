@@ -3,7 +3,6 @@ with its LR rules, and the epoch tallies that a checkpoint carries."""
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import partial
@@ -66,19 +65,10 @@ class TaskModule(LightningModule, ABC):
     train_tally: EpochTally
     val_tally: EpochTally
 
-    def __init__(
-        self,
-        optimizer: OptimizerNode,
-        lr_schedule: LRScheduleNode,
-        **nodes: Callable[..., Any] | None,
-    ) -> None:
-        """``optimizer``, ``lr_schedule`` and the other built config ``nodes`` (backbone,
-        heads) are recorded as their configs among the subclass's hyper-parameters."""
+    def __init__(self, optimizer: OptimizerNode, lr_schedule: LRScheduleNode) -> None:
+        """A subclass's ``__init__`` calls this first, then :meth:`save_hyperparameters` with
+        its built config nodes ignored, then :meth:`record_config_nodes` with those nodes."""
         super().__init__()
-        nodes = {"optimizer": optimizer, "lr_schedule": lr_schedule, **nodes}
-        caller = inspect.currentframe().f_back  # the subclass's __init__, with its arguments
-        self.save_hyperparameters(ignore=list(nodes), frame=caller)
-        self.hparams.update({name: node_config(node) for name, node in nodes.items()})
         self.optimizer_node, self.lr_schedule_node = optimizer, lr_schedule
         # model.compile=true: the network compiled once it has matched eager (configure_model)
         self.compiled_network: CheckedCompile | None = None
@@ -87,6 +77,11 @@ class TaskModule(LightningModule, ABC):
         # the LR schedule's length: this fit's, and the one of the checkpoint resumed from
         self.lr_plan: LRPlan | None = None
         self.restored_lr_plan: LRPlan | None = None
+
+    def record_config_nodes(self, **nodes: Callable[..., Any] | None) -> None:
+        """The built config ``nodes`` (optimizer, LR schedule, backbone, heads) among the
+        hyper-parameters as the configs they were built from, so a checkpoint rebuilds them."""
+        self.hparams.update({name: node_config(node) for name, node in nodes.items()})
 
     @property
     @abstractmethod
