@@ -43,9 +43,9 @@ if not __package__:  # run as a file, not as the module scripts.export: the root
 from src.data.eval_protocol import EvalProtocol, configured_eval_protocol
 from src.models.backbones.variants import VARIANTS
 from src.models.folding import fold_batchnorm
-from src.models.task_module import TaskModule
 from src.pipeline import load_trained
-from src.utils.run_identity import read_run_record
+from src.runs.identity import read_run_record
+from src.tasks.task_module import TaskModule
 
 FORMATS = ("timm", "onnx")
 ONNX_OPSET = 17

@@ -18,8 +18,8 @@ from omegaconf.errors import MissingMandatoryValue
 from src.data.shard_format import Manifest
 from src.data.shard_writer import ConvertOptions, convert
 from src.project_root import PROJECT_ROOT
+from src.runs.error_report import instantiation_message
 from src.utils.config_validation import ConfigError, validate_config
-from src.utils.error_report import instantiation_message
 from src.utils.table import Table, print_table
 
 

@@ -12,9 +12,9 @@ if __package__:  # python -m src.eval: the root is on sys.path already
 else:  # python src/eval.py: only this folder is, so the root goes on sys.path before `src`
     from project_root import PROJECT_ROOT
 from src.pipeline import evaluate
-from src.utils.command_line import check_command_line
+from src.runs.command_line import check_command_line
+from src.runs.error_report import report_errors
 from src.utils.config_validation import ConfigError
-from src.utils.error_report import report_errors
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="eval.yaml")

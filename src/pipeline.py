@@ -12,27 +12,31 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from src.cluster.process_layout import submitit_trainer_kwargs
-from src.cluster.run_lock import claim_run_dir
-from src.cluster.stop_signals import (
+from src.runs.final_validation import LAST_EPOCH, validate_best_checkpoint
+from src.runs.identity import record_start, register_resolvers
+from src.runs.lock import claim_run_dir
+from src.runs.report import print_metrics, print_sources
+from src.runs.resume import (
+    RESUME_COMMAND,
+    RESUME_KEY,
+    check_resume_config,
+    checkpoints_newest_first,
+)
+from src.runs.stop_signals import (
     RunStopped,
     exit_code,
     stop_requested,
     stop_signals_end_at_once,
     stop_signals_recorded,
 )
-from src.utils.batch_norm_check import warn_small_batch
+from src.runs.wandb_exit import finish_wandb_run
+from src.tasks.batch_norm_check import warn_small_batch
 from src.utils.checkpoint_io import CorruptCheckpoint, read_checkpoint
 from src.utils.config_validation import check_devices, validate_config
-from src.utils.final_validation import LAST_EPOCH, validate_best_checkpoint
 from src.utils.git import git_commit
 from src.utils.instantiate import instantiate_group
-from src.utils.report import print_metrics, print_sources
-from src.utils.resume import RESUME_KEY, check_resume_config, checkpoints_newest_first
 from src.utils.run_config import hydra_choices, print_config_tree, save_run_config
-from src.utils.run_identity import record_start, register_resolvers
-from src.utils.run_writes import RESUME_COMMAND
-from src.utils.wandb_exit import finish_wandb_run
-from src.utils.weights_report import check_something_to_evaluate, print_released_weights_report
+from src.weights_report import check_something_to_evaluate, print_released_weights_report
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -221,7 +225,7 @@ def fit(
     datamodule: L.LightningDataModule,
     checkpoint: str | None,
 ) -> None:
-    """``trainer.fit``, ended by a stop signal (src/cluster/stop_signals.py) with the run
+    """``trainer.fit``, ended by a stop signal (src/runs/stop_signals.py) with the run
     checkpointed, the command that resumes it printed, and :class:`RunStopped`'s exit code.
 
     The ranks of ``ddp_fork`` / ``ddp_spawn`` are this process's children: it passes each stop signal on to

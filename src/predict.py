@@ -18,9 +18,9 @@ if __package__:  # python -m src.predict: the root is on sys.path already
 else:  # python src/predict.py: only this folder is, so the root goes on sys.path before `src`
     from project_root import PROJECT_ROOT
 from src.prediction.run import predict
-from src.utils.command_line import check_command_line
+from src.runs.command_line import check_command_line
+from src.runs.error_report import report_errors
 from src.utils.config_validation import ConfigError
-from src.utils.error_report import report_errors
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="predict.yaml")

@@ -15,12 +15,12 @@ if __package__:  # python -m src.train: the root is on sys.path already
     from src.project_root import PROJECT_ROOT
 else:  # python src/train.py: only this folder is, so the root goes on sys.path before `src`
     from project_root import PROJECT_ROOT
-from src.cluster.run_lock import claim_pinned_run_dir
 from src.pipeline import train
-from src.utils.command_line import check_command_line
+from src.runs.command_line import check_command_line
+from src.runs.error_report import report_errors
+from src.runs.lock import claim_pinned_run_dir
+from src.runs.resume import resume_command_line
 from src.utils.config_validation import ConfigError
-from src.utils.error_report import report_errors
-from src.utils.resume import resume_command_line
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train.yaml")

@@ -42,11 +42,11 @@ import lightning  # noqa: E402, F401
 
 import src.data.ade20k  # noqa: E402, F401
 import src.data.imagenet  # noqa: E402, F401
-import src.models.classification_module  # noqa: E402, F401
-import src.models.segmentation_module  # noqa: E402, F401
 import src.pipeline  # noqa: E402, F401
 import src.prediction.run  # noqa: E402, F401
-import src.utils.resume  # noqa: E402, F401
+import src.runs.resume  # noqa: E402, F401
+import src.tasks.classification_module  # noqa: E402, F401
+import src.tasks.segmentation_module  # noqa: E402, F401
 
 
 def serve() -> dict:

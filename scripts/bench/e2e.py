@@ -31,8 +31,8 @@ from scripts.bench.timing import Candidate, Measurement, device_sync, measure_in
 from src.data.collate import CollateSamples, Sample
 from src.data.loaders import make_loader
 from src.data.samplers import SampleKey
-from src.models.classification_module import ClassificationModule
-from src.models.mixing import mix_batch, soft_cross_entropy
+from src.tasks.classification_module import ClassificationModule
+from src.tasks.mixing import mix_batch, soft_cross_entropy
 from src.utils.table import Table, fmt
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"

@@ -16,7 +16,7 @@ from lightning import LightningModule, Trainer
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.callbacks import Checkpoint
 
-from src.cluster.stop_signals import (
+from src.runs.stop_signals import (
     REQUEUE_SIGNAL,
     RunStopped,
     install_stop_handlers,
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class LastCheckpoint(Checkpoint):
     """Write ``<dirpath>/last.ckpt`` at the end of every training epoch (after its validation)
     and every ``every_n_train_steps`` optimiser steps, mid-epoch included; and stop the run at a
-    stop signal (src/cluster/stop_signals.py) once its step is done, with ``last.ckpt`` of that
+    stop signal (src/runs/stop_signals.py) once its step is done, with ``last.ckpt`` of that
     step.
 
     The data loader's position is saved with it, so a resume from a mid-epoch file is exact.

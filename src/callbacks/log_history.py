@@ -13,7 +13,7 @@ from typing import Any
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 
-from src.utils.history_loggers import HistoryCSVLogger, HistoryTensorBoardLogger
+from src.runs.history_loggers import HistoryCSVLogger, HistoryTensorBoardLogger
 
 STATE_KEY = "log_history"
 

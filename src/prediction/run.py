@@ -23,13 +23,13 @@ from src.data.image_io import CorruptSampleError
 from src.data.imagenet import find_classes
 from src.data.segmentation_transforms import val_transform
 from src.models.inference import InferenceConfig
-from src.models.segmentation_module import SegmentationModule
 from src.pipeline import build_model, load_trained
 from src.prediction.classification import classify_folder
 from src.prediction.folder import FolderImages
 from src.prediction.segmentation import segment_folder
+from src.tasks.segmentation_module import SegmentationModule
 from src.utils.config_validation import ConfigError, check_devices, validate_config
-from src.utils.weights_report import check_something_to_evaluate
+from src.weights_report import check_something_to_evaluate
 
 log = logging.getLogger(__name__)
 

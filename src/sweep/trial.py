@@ -25,7 +25,7 @@ from typing import Any
 
 import optuna
 
-from src.cluster.stop_signals import signal_at_parent_death
+from src.runs.stop_signals import signal_at_parent_death
 
 REPORT_FILE = "epoch_metrics.jsonl"
 LOG_FILE = "trial.log"

@@ -5,7 +5,7 @@ killed at that moment (preemption, OOM killer, a node going down) leaves a trunc
 ``last.ckpt`` and nothing to resume from. Here the bytes go to a temporary file in the same
 folder, are flushed to disk, and only then renamed over the old file: at any instant the path
 holds either the previous checkpoint or the new one, complete. A write the file system refuses
-(no space, no permission) is raised as :class:`~src.utils.run_writes.RunWriteError` naming the
+(no space, no permission) is raised as :class:`~src.utils.write_failures.RunWriteError` naming the
 file, and a warning comes as soon as the next save will not fit.
 
 Every read uses ``torch.load(weights_only=True)``: checkpoints hold tensors and plain
@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from src.utils.run_writes import checked_write_error, warn_if_next_save_will_not_fit
+from src.utils.write_failures import checked_write_error, warn_if_next_save_will_not_fit
 
 # torch.save writes a zip archive; files of its legacy format are a pickle stream (protocol 2).
 _ZIP_MAGIC = b"PK\x03\x04"

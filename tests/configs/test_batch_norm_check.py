@@ -10,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from src.utils.batch_norm_check import MIN_BATCHNORM_IMAGES, small_batch_warning, warn_small_batch
+from src.tasks.batch_norm_check import MIN_BATCHNORM_IMAGES, small_batch_warning, warn_small_batch
 from tests.helpers import CONFIG_DIR, REPO_ROOT
 
 EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
@@ -95,7 +95,7 @@ def test_recipes_with_enough_images_for_their_statistics_pass(overrides: tuple[s
 
 def test_the_warning_is_logged_before_training(caplog: pytest.LogCaptureFixture) -> None:
     cfg = _config("experiment=resnest_seg", "trainer=gpu", "trainer.devices=1")
-    with caplog.at_level(logging.WARNING, logger="src.utils.batch_norm_check"):
+    with caplog.at_level(logging.WARNING, logger="src.tasks.batch_norm_check"):
         warn_small_batch(cfg)  # what src.pipeline.train calls before building the run
     (record,) = caplog.records
     assert record.getMessage() == small_batch_warning(cfg, visible_gpus=1)

@@ -13,9 +13,9 @@ import pytest
 from hydra.errors import CompactHydraException, InstantiationException
 
 from src.models.backbones.weights_file import PretrainedWeightsError
-from src.utils.command_line import check_command_line
+from src.runs.command_line import check_command_line
+from src.runs.error_report import ReportedError, instantiation_message, report_errors
 from src.utils.config_validation import ConfigError
-from src.utils.error_report import ReportedError, instantiation_message, report_errors
 from tests.entry_points import run_command
 from tests.helpers import CONFIG_DIR, QUIET, REPO_ROOT, command, environment
 

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.models.backbones import VARIANTS
 from src.models.segmentation_zoo import SEGMENTATION_ZOO, zoo_entry
 from src.utils.config_validation import validate_config
-from src.utils.weights_report import check_something_to_evaluate
+from src.weights_report import check_something_to_evaluate
 from tests.helpers import CONFIG_DIR, REPO_ROOT
 
 SECTION = re.search(

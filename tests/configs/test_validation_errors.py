@@ -72,7 +72,7 @@ def test_a_value_out_of_its_annotated_range_names_the_key_and_the_range(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["+model.backbone.num_classes=5"], "model.backbone.num_classes cannot be set: it is supplied by src.models.classification_module.ClassificationModule"),
+        (["+model.backbone.num_classes=5"], "model.backbone.num_classes cannot be set: it is supplied by src.tasks.classification_module.ClassificationModule"),
         (["+model.optimizer.lr=0.5"], "model.optimizer.lr cannot be set"),
         (["model/optimizer=adamw", "+model.optimizer.weight_decay=0.05"], "model.optimizer.weight_decay cannot be set"),
         (["+model.lr_schedule.total_steps=10"], "model.lr_schedule.total_steps cannot be set"),

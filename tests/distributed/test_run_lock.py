@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from src.cluster.run_lock import (
+from src.runs.lock import (
     HOLDER_FILE,
     LOCK_FILE,
     claim_run_dir,
@@ -35,7 +35,7 @@ def test_a_dead_holders_record_is_taken_over_with_a_notice(
 ) -> None:
     dead = {"host": "node7", "pid": 4_000_000, "started": "2026-01-01T00:00:00", "command": "x"}
     (tmp_path / HOLDER_FILE).write_text(yaml.safe_dump(dead))
-    with caplog.at_level(logging.WARNING, logger="src.cluster.run_lock"):
+    with caplog.at_level(logging.WARNING, logger="src.runs.lock"):
         claim_run_dir(tmp_path)
     try:
         assert "taking over from pid 4000000 on node7" in caplog.text

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.cluster.stop_signals import exit_code
+from src.runs.stop_signals import exit_code
 from tests.helpers import command, environment, small_cls_run
 
 pytestmark = pytest.mark.slow

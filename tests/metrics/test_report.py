@@ -7,7 +7,7 @@ import torch
 from rich.console import Console
 
 from src.metrics.report import format_iou_table, format_summary_table
-from src.utils.report import sources_table
+from src.runs.report import sources_table
 from src.utils.table import Table
 
 

@@ -28,8 +28,8 @@ from src.models.inference import InferenceConfig, segment
 from src.models.segmentation_weights import to_segmentor_keys
 from src.prediction.run import predict
 from src.utils.config_validation import ConfigError, validate_config
-from src.utils.weights_report import check_something_to_evaluate
 from src.visualization import palette
+from src.weights_report import check_something_to_evaluate
 from tests.backbones.hub_cache import put_in_hub_cache, use_hub_cache
 from tests.configs.test_experiments import compose_train
 from tests.data.test_eval_protocol import smooth_image

@@ -14,7 +14,7 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 
-from src.cluster.stop_signals import stop_requested
+from src.runs.stop_signals import stop_requested
 
 STALLED_IN_WRITE = "stalled in checkpoint write"
 STALLED_IN_VALIDATION = "stalled in validation"

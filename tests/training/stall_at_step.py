@@ -9,7 +9,7 @@ from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
 
-from src.cluster.stop_signals import stop_requested
+from src.runs.stop_signals import stop_requested
 
 STALLED = "stalled before step"
 STALL_SECONDS = 600

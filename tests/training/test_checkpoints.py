@@ -13,8 +13,8 @@ import lightning as L
 import pytest
 import torch
 
-from src.models.checkpoint_fit import CheckpointMismatchError
 from src.pipeline import evaluate, resolve_ckpt_path
+from src.tasks.checkpoint_fit import CheckpointMismatchError
 from src.utils.checkpoint_io import AtomicCheckpointIO, CheckpointLoadError
 from src.utils.run_config import save_run_config
 from tests.configs.test_experiments import compose_train

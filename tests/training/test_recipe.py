@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from src.models.backbones import create_backbone
-from src.models.mixing import cutmix_box, mix_batch, smooth_one_hot, soft_cross_entropy
-from src.models.optim import decay_groups, scaled_lr
-from src.models.schedules import poly, warmup_cosine
+from src.tasks.mixing import cutmix_box, mix_batch, smooth_one_hot, soft_cross_entropy
+from src.tasks.optim import decay_groups, scaled_lr
+from src.tasks.schedules import poly, warmup_cosine
 
 
 def test_norm_and_bias_parameters_get_no_weight_decay() -> None:

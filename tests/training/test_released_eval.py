@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 from src.models.backbones import VARIANTS, create_backbone
 from src.models.inference import InferenceConfig
 from src.models.segmentation_zoo import SEGMENTATION_ZOO, ZOO_PROTOCOL
-from src.utils.weights_report import check_something_to_evaluate, zoo_model_table
+from src.weights_report import check_something_to_evaluate, zoo_model_table
 from tests.data.test_eval_protocol import pil_ecenter_crop, pil_to_normalised, smooth_image
 from tests.helpers import CONFIG_DIR, TOY_ENCODING_MS_FLIP, run_entry_point
 

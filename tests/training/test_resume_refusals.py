@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from src.cluster.stop_signals import exit_code
+from src.runs.stop_signals import exit_code
 from tests.helpers import run_entry_point, small_cls_run
 from tests.training.resume_checks import file_hashes, last_checkpoint, start_stalled
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from src.pipeline import resolve_ckpt_path
-from src.utils.run_identity import new_run_id
+from src.runs.identity import new_run_id
 from tests.entry_points import start_entry_point
 from tests.helpers import REPO_ROOT, command, environment, run_entry_point, small_cls_run
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.cluster.stop_signals import exit_code
+from src.runs.stop_signals import exit_code
 from tests.helpers import run_entry_point, small_cls_run
 from tests.training.resume_checks import assert_same_history, assert_same_weights, start_stalled
 

@@ -12,8 +12,8 @@ import wandb
 from lightning.pytorch.loggers.logger import DummyExperiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from src.utils.run_identity import read_run_record
-from src.utils.wandb_logger import make_wandb_logger, offline_reason
+from src.runs.identity import read_run_record
+from src.runs.wandb_logger import make_wandb_logger, offline_reason
 from tests.helpers import run_entry_point, short_run
 from tests.training.wandb_records import run_contents
 
@@ -80,7 +80,7 @@ def test_a_resumed_run_continues_its_wandb_run(
 def test_online_without_an_api_key_falls_back_to_offline_in_one_line(
     no_wandb_credentials: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="src.utils.wandb_logger"):
+    with caplog.at_level(logging.WARNING, logger="src.runs.wandb_logger"):
         logger = make_wandb_logger(save_dir=str(tmp_path), project="test")
     (line,) = [record.getMessage() for record in caplog.records]
     assert "no API key" in line and f"wandb sync {tmp_path}/wandb/offline-run-*" in line
@@ -121,4 +121,4 @@ def test_a_run_started_by_a_sweep_agent_function_is_reused(
     agent_run = wandb.init(mode="offline", dir=str(tmp_path), project="sweep")
     logger = make_wandb_logger(save_dir=str(tmp_path), project="test")
     assert logger.experiment is agent_run
-    assert not [r for r in caplog.records if r.name == "src.utils.wandb_logger"]
+    assert not [r for r in caplog.records if r.name == "src.runs.wandb_logger"]

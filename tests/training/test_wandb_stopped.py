@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from src.cluster.stop_signals import exit_code
-from src.utils.run_identity import read_run_record
+from src.runs.identity import read_run_record
+from src.runs.stop_signals import exit_code
 from tests.helpers import run_entry_point, small_cls_run
 from tests.training.resume_checks import start_stalled
 from tests.training.wandb_records import exit_code as recorded_exit_code

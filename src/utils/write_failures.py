@@ -1,11 +1,10 @@
-"""A run's write that fails for lack of space or permission: one message and its own exit code.
+"""A write that fails for lack of space or permission, found behind whatever its library raised.
 
 A full disk or an exhausted quota shows up wherever the run writes next (a checkpoint, a metrics
 row, a plot, a config file), each time in the words of the library that was writing: torch's
 checkpoint writer says ``unexpected pos 1433728 vs 1433624``, with the ``OSError`` only in the
-exception's context. :func:`write_failure` finds that ``OSError`` behind any error, and
-:func:`write_failure_exit` turns it into what the user needs: which file, the free space on its
-file system, which checkpoint still holds the run and the command that resumes it, then
+exception's context. :func:`write_failure` finds that ``OSError`` behind any error;
+:func:`src.runs.error_report.write_failure_exit` turns it into what the user needs and exits with
 :data:`WRITE_FAILED_EXIT` (``EX_IOERR`` of sysexits.h), so that a wrapper can tell "out of
 space, resumable once there is room" from a failed run (1) and a stop signal (128 + N).
 
@@ -19,10 +18,7 @@ import errno
 import logging
 import os
 import shutil
-import sys
 from pathlib import Path
-
-from src.utils.resume import checkpoints_newest_first
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +27,6 @@ WRITE_FAILED_EXIT = 74  # EX_IOERR: "an error occurred while doing I/O on some f
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT)
 REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
 WRITE_ERRNOS = (*NO_ROOM, *REFUSED)
-RESUME_COMMAND = "python src/train.py resume={run_dir}"
 # below this a run cannot even write its config files (Hydra's, which it reports as a traceback)
 MIN_FREE_TO_START = 1_000_000
 
@@ -86,30 +81,3 @@ def warn_if_next_save_will_not_fit(path: Path, size: int) -> None:
             megabytes(free),
             path.parent,
         )
-
-
-def write_failure_exit(failure: OSError, run_dir: str | Path) -> SystemExit:
-    """Print what failed and how to go on (stderr, one paragraph), and the exit to raise."""
-    run_dir = Path(run_dir)
-    target = Path(failure.filename) if failure.filename else None
-    where = f"'{target}'" if target else f"a file in {run_dir}"
-    reason = failure.strerror or os.strerror(failure.errno or 0)
-    space = f"{megabytes(free_bytes(target or run_dir))} free on its file system"
-    fix = (
-        "Free some space there (or raise the quota)"
-        if failure.errno in NO_ROOM
-        else ("Make it writable")
-    )
-    checkpoints = checkpoints_newest_first(run_dir) if run_dir.is_dir() else []
-    if checkpoints:
-        held = f"{checkpoints[0]} holds the run; nothing earlier was lost"
-        then = f"then resume with: {RESUME_COMMAND.format(run_dir=run_dir)}"
-    else:
-        held = "No checkpoint was written yet"
-        then = "then run it again (or set paths.log_dir to another file system)"
-    print(
-        f"error: cannot write {where}: {reason} ({space}). {held}. {fix}, {then}",
-        file=sys.stderr,
-        flush=True,
-    )
-    return SystemExit(WRITE_FAILED_EXIT)

@@ -26,11 +26,13 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from src.cluster.process_layout import requested_devices
+from src.runs.identity import RUN_RECORD, RUNS_FOLDER, read_run_record
 from src.utils.config_validation import ConfigError
-from src.utils.run_identity import RUN_RECORD, RUNS_FOLDER, read_run_record
 
 RESUME_KEY = "resume"
 LATEST = "latest"
+# what a user types to carry on a run in its directory (printed wherever a run stops early)
+RESUME_COMMAND = "python src/train.py resume={run_dir}"
 SAVED_CONFIG = "config_resolved.yaml"
 SAVED_OVERRIDES = Path(".hydra") / "overrides.yaml"
 # What a run trains is its model, its data and its seed; of those, these keys only say where

@@ -2,11 +2,11 @@
 
 W&B finishes a run at interpreter exit with the code it saw: a ``sys.exit(code)`` call or 1 for
 an uncaught exception. A run that stops at a signal ends by raising
-:class:`~src.cluster.stop_signals.RunStopped` (a ``SystemExit`` that no ``sys.exit`` call made),
+:class:`~src.runs.stop_signals.RunStopped` (a ``SystemExit`` that no ``sys.exit`` call made),
 so W&B would record 0 and show a preempted run as "finished", like a completed one (the
 behaviour reported in wandb#9568). :func:`finish_wandb_run` ends the run with the process's
 exit code first (``128 + signal number``), so W&B shows it as failed, and its resume, which
-continues the same W&B run (src/utils/wandb_logger.py), finishes it with 0 at the end.
+continues the same W&B run (src/runs/wandb_logger.py), finishes it with 0 at the end.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from src.models.inference import InferenceConfig, segment
 from src.models.segmentation_weights import load_segmentation_weights
 from src.models.segmentation_zoo import zoo_entry
 from src.models.segmentor import Segmentor
-from src.models.steps import EpochTally, empty_step_loss, is_empty, log_counts, log_loss
-from src.models.task_module import LRPart, LRScheduleNode, OptimizerNode, TaskModule
+from src.tasks.steps import EpochTally, empty_step_loss, is_empty, log_counts, log_loss
+from src.tasks.task_module import LRPart, LRScheduleNode, OptimizerNode, TaskModule
 from src.utils.config_types import Supplies
 
 # a decode head class partially applied by the config; the module adds the input channels and
@@ -68,9 +68,10 @@ class SegmentationModule(TaskModule):
         fold_batchnorm: bool = True,
         pretrained: str | None = None,
     ) -> None:
-        super().__init__(
-            optimizer, lr_schedule, backbone=backbone, decode_head=decode_head, aux_head=aux_head
-        )
+        super().__init__(optimizer, lr_schedule)
+        nodes = {"backbone": backbone, "decode_head": decode_head, "aux_head": aux_head}
+        self.save_hyperparameters(ignore=["optimizer", "lr_schedule", *nodes])
+        self.record_config_nodes(optimizer=optimizer, lr_schedule=lr_schedule, **nodes)
         # a whole-model file replaces the backbone's ImageNet weights: not loaded first
         encoder = backbone(num_classes=0, **({"pretrained": None} if pretrained else {}))
         channels = [info["num_chs"] for info in encoder.feature_info]

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.models.backbones.resnest import ResNeSt
 from src.models.backbones.variants import VARIANTS
-from src.models.segmentation_module import SegmentationModule
+from src.tasks.segmentation_module import SegmentationModule
 
 log = logging.getLogger(__name__)
 

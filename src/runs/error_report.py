@@ -6,20 +6,30 @@ original error on one line, its newlines as ``\\n``. :func:`report_errors` turns
 Hydra "compact" error, which Hydra prints as its message and a pointer to
 ``HYDRA_FULL_ERROR=1``, then exits with status 1. ``HYDRA_FULL_ERROR=1`` still shows the whole
 traceback, the original error's included. A write that the file system refused (a full disk, a
-quota, a permission) ends the run with :mod:`src.utils.run_writes`' message and exit code.
+quota, a permission) ends the run with :func:`write_failure_exit`'s message and exit code.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from hydra.errors import CompactHydraException, InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
+from src.runs.resume import RESUME_COMMAND, checkpoints_newest_first
 from src.utils.config_validation import ConfigError
-from src.utils.run_writes import write_failure, write_failure_exit
+from src.utils.write_failures import (
+    NO_ROOM,
+    WRITE_FAILED_EXIT,
+    free_bytes,
+    megabytes,
+    write_failure,
+)
 
 Result = TypeVar("Result")
 
@@ -31,7 +41,7 @@ class ReportedError(CompactHydraException):
 def report_errors(task_function: Callable[[DictConfig], Result]) -> Callable[[DictConfig], Result]:
     """``task_function`` (the function under ``@hydra.main``) with :class:`ConfigError` and
     Hydra's instantiation errors raised as :class:`ReportedError`, and a refused write of the
-    run as its message and :data:`~src.utils.run_writes.WRITE_FAILED_EXIT`."""
+    run as its message and :data:`~src.utils.write_failures.WRITE_FAILED_EXIT`."""
 
     @functools.wraps(task_function)
     def run(cfg: DictConfig) -> Result:
@@ -61,3 +71,30 @@ def instantiation_message(error: InstantiationException) -> str:
     lines = str(error).splitlines()
     full_key = [line for line in lines if line.startswith("full_key:")]
     return "\n".join([lines[0], f"{type(cause).__name__}: {cause}", *full_key])
+
+
+def write_failure_exit(failure: OSError, run_dir: str | Path) -> SystemExit:
+    """Print what failed and how to go on (stderr, one paragraph), and the exit to raise."""
+    run_dir = Path(run_dir)
+    target = Path(failure.filename) if failure.filename else None
+    where = f"'{target}'" if target else f"a file in {run_dir}"
+    reason = failure.strerror or os.strerror(failure.errno or 0)
+    space = f"{megabytes(free_bytes(target or run_dir))} free on its file system"
+    fix = (
+        "Free some space there (or raise the quota)"
+        if failure.errno in NO_ROOM
+        else ("Make it writable")
+    )
+    checkpoints = checkpoints_newest_first(run_dir) if run_dir.is_dir() else []
+    if checkpoints:
+        held = f"{checkpoints[0]} holds the run; nothing earlier was lost"
+        then = f"then resume with: {RESUME_COMMAND.format(run_dir=run_dir)}"
+    else:
+        held = "No checkpoint was written yet"
+        then = "then run it again (or set paths.log_dir to another file system)"
+    print(
+        f"error: cannot write {where}: {reason} ({space}). {held}. {fix}, {then}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return SystemExit(WRITE_FAILED_EXIT)

@@ -27,8 +27,8 @@ import yaml
 from filelock import FileLock, Timeout
 from lightning.pytorch.utilities import rank_zero_only
 
+from src.runs.resume import is_multirun
 from src.utils.config_validation import ConfigError
-from src.utils.resume import is_multirun
 
 log = logging.getLogger(__name__)
 

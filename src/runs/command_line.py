@@ -24,10 +24,10 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from src.runs.identity import register_resolvers
 from src.utils.config_validation import ConfigError, accepted_keys, unknown_key_error
 from src.utils.input_paths import check_input_paths
-from src.utils.run_identity import register_resolvers
-from src.utils.run_writes import MIN_FREE_TO_START, free_bytes, megabytes
+from src.utils.write_failures import MIN_FREE_TO_START, free_bytes, megabytes
 
 LOG_DIR_KEY = "paths.log_dir"
 # Hydra flags that print something instead of running the application.

@@ -12,10 +12,10 @@ from torchmetrics.classification import MulticlassAccuracy
 from src.data.eval_protocol import EvalProtocol
 from src.models.backbones.factory import BackboneNode
 from src.models.backbones.pretrained import LoadedWeights
-from src.models.mixing import mix_batch, soft_cross_entropy
-from src.models.optim import REFERENCE_BATCH
-from src.models.steps import EpochTally, empty_step_loss, is_empty, log_counts, log_loss
-from src.models.task_module import LRPart, LRScheduleNode, OptimizerNode, TaskModule
+from src.tasks.mixing import mix_batch, soft_cross_entropy
+from src.tasks.optim import REFERENCE_BATCH
+from src.tasks.steps import EpochTally, empty_step_loss, is_empty, log_counts, log_loss
+from src.tasks.task_module import LRPart, LRScheduleNode, OptimizerNode, TaskModule
 
 
 class ClassificationModule(TaskModule):
@@ -23,7 +23,7 @@ class ClassificationModule(TaskModule):
     schedule (by default SGD, warmup + cosine) come from the config.
 
     ``lr`` is the learning rate per ``lr_reference_batch`` (256) images, scaled by the global
-    batch (see :class:`src.models.task_module.TaskModule`). EMA of weights is a callback
+    batch (see :class:`src.tasks.task_module.TaskModule`). EMA of weights is a callback
     (``callbacks=ema``), so it is checkpointed with the run.
     """
 
@@ -46,7 +46,9 @@ class ClassificationModule(TaskModule):
         compile: bool = False,
         fold_batchnorm: bool = True,
     ) -> None:
-        super().__init__(optimizer, lr_schedule, backbone=backbone)
+        super().__init__(optimizer, lr_schedule)
+        self.save_hyperparameters(ignore=["backbone", "optimizer", "lr_schedule"])
+        self.record_config_nodes(optimizer=optimizer, lr_schedule=lr_schedule, backbone=backbone)
         self.backbone = backbone(num_classes=num_classes)
         accuracy = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.train_tally = EpochTally(acc1=accuracy)

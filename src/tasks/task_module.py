@@ -3,7 +3,6 @@ with its LR rules, and the epoch tallies that a checkpoint carries."""
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import partial
@@ -16,11 +15,11 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.optim import Optimizer
 
-from src.models.checkpoint_fit import check_checkpoint_fits
 from src.models.compiled import CheckedCompile
 from src.models.folding import fold_batchnorm
-from src.models.optim import decay_groups, global_batch, scaled_lr, steps_per_epoch
-from src.models.schedules import (
+from src.tasks.checkpoint_fit import check_checkpoint_fits
+from src.tasks.optim import decay_groups, global_batch, scaled_lr, steps_per_epoch
+from src.tasks.schedules import (
     LR_PLAN_KEY,
     LRPlan,
     LRSchedule,
@@ -28,13 +27,13 @@ from src.models.schedules import (
     replanned_message,
     step_scheduler,
 )
-from src.models.steps import TRAIN_TALLY_KEY, EpochTally
+from src.tasks.steps import TRAIN_TALLY_KEY, EpochTally
 from src.utils.config_types import Supplies
 
 # ``model.optimizer``: a torch optimiser class, partially applied by the config (momentum,
 # betas, ...); the module passes the parameter groups, the scaled LR and the weight decay
 OptimizerNode = Annotated[Callable[..., Optimizer], Supplies("params", "lr", "weight_decay")]
-# ``model.lr_schedule``: see src/models/schedules.py; the module passes the run's length
+# ``model.lr_schedule``: see src/tasks/schedules.py; the module passes the run's length
 LRScheduleNode = Annotated[LRSchedule, Supplies("total_steps", "steps_per_epoch")]
 # (name prefix of its parameter groups, the part, its LR as a multiple of the base LR)
 LRPart = tuple[str, nn.Module, float]
@@ -57,7 +56,7 @@ class TaskModule(LightningModule, ABC):
     Hyper-parameters read here: ``lr`` (for ``lr_reference_batch`` images: the optimiser gets
     ``lr * global_batch / lr_reference_batch``, the global batch counting every process and
     accumulation), ``weight_decay`` and ``decay_norm_and_bias`` (see
-    :func:`src.models.optim.decay_groups`), ``channels_last``, ``compile`` (the whole network,
+    :func:`src.tasks.optim.decay_groups`), ``channels_last``, ``compile`` (the whole network,
     kept only once its first batch matches eager: :mod:`src.models.compiled`) and
     ``fold_batchnorm`` (inference with frozen weights runs a copy with BN folded into the convs:
     :mod:`src.models.folding`).
@@ -66,19 +65,10 @@ class TaskModule(LightningModule, ABC):
     train_tally: EpochTally
     val_tally: EpochTally
 
-    def __init__(
-        self,
-        optimizer: OptimizerNode,
-        lr_schedule: LRScheduleNode,
-        **nodes: Callable[..., Any] | None,
-    ) -> None:
-        """``optimizer``, ``lr_schedule`` and the other built config ``nodes`` (backbone,
-        heads) are recorded as their configs among the subclass's hyper-parameters."""
+    def __init__(self, optimizer: OptimizerNode, lr_schedule: LRScheduleNode) -> None:
+        """A subclass's ``__init__`` calls this first, then :meth:`save_hyperparameters` with
+        its built config nodes ignored, then :meth:`record_config_nodes` with those nodes."""
         super().__init__()
-        nodes = {"optimizer": optimizer, "lr_schedule": lr_schedule, **nodes}
-        caller = inspect.currentframe().f_back  # the subclass's __init__, with its arguments
-        self.save_hyperparameters(ignore=list(nodes), frame=caller)
-        self.hparams.update({name: node_config(node) for name, node in nodes.items()})
         self.optimizer_node, self.lr_schedule_node = optimizer, lr_schedule
         # model.compile=true: the network compiled once it has matched eager (configure_model)
         self.compiled_network: CheckedCompile | None = None
@@ -87,6 +77,11 @@ class TaskModule(LightningModule, ABC):
         # the LR schedule's length: this fit's, and the one of the checkpoint resumed from
         self.lr_plan: LRPlan | None = None
         self.restored_lr_plan: LRPlan | None = None
+
+    def record_config_nodes(self, **nodes: Callable[..., Any] | None) -> None:
+        """The built config ``nodes`` (optimizer, LR schedule, backbone, heads) among the
+        hyper-parameters as the configs they were built from, so a checkpoint rebuilds them."""
+        self.hparams.update({name: node_config(node) for name, node in nodes.items()})
 
     @property
     @abstractmethod

@@ -31,7 +31,7 @@ import wandb
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from src.utils.run_identity import read_run_record, record_wandb_run_id
+from src.runs.identity import read_run_record, record_wandb_run_id
 
 log = logging.getLogger(__name__)
 

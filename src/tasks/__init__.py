@@ -1,0 +1,1 @@
+"""Training code: the LightningModules, their steps, optimisers, schedules and mixing."""
