@@ -18,7 +18,7 @@ from torch.optim import Optimizer
 
 from src.models.checkpoint_fit import check_checkpoint_fits
 from src.models.compiled import CheckedCompile
-from src.models.folding import fold_batchnorm
+from src.models.folding import inference_copy, inference_layout
 from src.models.optim import decay_groups, global_batch, scaled_lr, steps_per_epoch
 from src.models.schedules import (
     LR_PLAN_KEY,
@@ -59,8 +59,8 @@ class TaskModule(LightningModule, ABC):
     accumulation), ``weight_decay`` and ``decay_norm_and_bias`` (see
     :func:`src.models.optim.decay_groups`), ``channels_last``, ``compile`` (the whole network,
     kept only once its first batch matches eager: :mod:`src.models.compiled`) and
-    ``fold_batchnorm`` (inference with frozen weights runs a copy with BN folded into the convs:
-    :mod:`src.models.folding`).
+    ``fold_batchnorm`` (inference with frozen weights runs a copy with BN folded into the convs,
+    in channels_last on CPU: :func:`src.models.folding.inference_copy`).
     """
 
     train_tally: EpochTally
@@ -108,8 +108,11 @@ class TaskModule(LightningModule, ABC):
             images = images.contiguous(memory_format=torch.channels_last)
         if not self.weights_frozen():
             return (self.compiled_network or self.network)(images)
+        layout = inference_layout(images)
+        if layout is not torch.preserve_format:
+            images = images.contiguous(memory_format=layout)
         if self.folded_network is None:
-            folded = fold_batchnorm(self.network, images)
+            folded = inference_copy(self.network, images)
             self.folded_network = CheckedCompile(folded) if self.hparams.compile else folded
         return self.folded_network(images)
 
