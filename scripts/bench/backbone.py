@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
+from scripts.bench.kernels import bf16_problem
 from scripts.bench.official import build_official
 from scripts.bench.reference_block import with_reference_blocks
 from scripts.bench.timing import (
@@ -72,15 +73,22 @@ BASELINE = Setting("official")
 PREVIOUS = "previous block"
 
 
+# How evaluation and prediction run by default in fp32 (``model.fold_batchnorm=true``): the
+# folded copy in channels_last (src/models/folding.py, ``inference_copy``)
+DEFAULT_INFERENCE = Setting("ours", channels_last=True, folded=True)
+
+
 def settings() -> list[Setting]:
-    """The baseline, ours plain, each fast path alone, all eager fast paths together (with the
-    previous block beside them), folded BN, and compile alone and with the eager fast paths."""
+    """The baseline, ours plain, each fast path alone, the default fp32 inference path, all
+    eager fast paths together (with the previous block beside them), folded BN, and compile
+    alone and with the eager fast paths."""
     fast = {"channels_last": True, "bf16": True}
     return [
         BASELINE,
         Setting(PREVIOUS),
         Setting("ours"),
         Setting("ours", channels_last=True),
+        DEFAULT_INFERENCE,
         Setting("ours", bf16=True),
         Setting(PREVIOUS, **fast),
         Setting("ours", **fast),
@@ -122,15 +130,18 @@ def backbone_section(
 
     On CUDA, cuDNN autotuning is on (fixed shapes, as in training) for every row alike.
     """
-    problem = compile_problem(device) if use_compile else "disabled by --no-compile"
-    rows = [s for s in settings() if not (s.compile and problem)]
-    skipped = [s for s in settings() if s.compile and problem]
+    compile_why = compile_problem(device) if use_compile else "disabled by --no-compile"
+    bf16_why = bf16_problem(device)
+    skipped = {
+        s: why for s in settings() if (why := (s.compile and compile_why) or (s.bf16 and bf16_why))
+    }
+    rows = [s for s in settings() if s not in skipped]
     sync = device_sync(device)
     with _cudnn_autotune(device.type == "cuda"), warnings.catch_warnings():
         # Inductor explains, once per graph, that it splits the r-softmax's small reduction.
         warnings.filterwarnings("ignore", message=r"\s*Online softmax is disabled")
         steps = _steps(name, batch, image_size, rows, device)
-        peaks = peak_candidates(device, peak_size)
+        peaks = peak_candidates(device, peak_size, bf16=bf16_why is None)
         candidates = [
             *(
                 Candidate(f"{phase}/{s.label}", step, batch, sync)
@@ -149,7 +160,8 @@ def backbone_section(
         deltas = _output_deltas(infer, ran) if BASELINE in ran else {}
 
     fp32_peak, bf16_peak = (
-        None if results[c.name].failure else results[c.name].rate for c in peaks
+        None if c is None or results[c.name].failure else results[c.name].rate
+        for c in (peaks + [None])[:2]
     )
     macs = count_macs(lambda: create_backbone(name, num_classes=NUM_CLASSES), image_size)
     where = f"{name}, batch {batch}, {image_size} px, {device.type}"
@@ -165,10 +177,15 @@ def backbone_section(
             {s.label: shares[phase, s] for s in phase_rows if (phase, s) in shares},
             deltas if phase == "infer" else None,
         )
-        for setting in skipped:
-            table.add_unmeasured(setting.label, "skipped", str(problem))
+        for setting, why in skipped.items():
+            if phase == "infer" or not setting.folded:
+                table.add_unmeasured(setting.label, "skipped", why)
         tables.append(table)
-    tables[0].notes += _peak_notes(device, fp32_peak, bf16_peak, macs, results)
+    tables[0].notes += _peak_notes(device, fp32_peak, bf16_peak, macs, results, bf16_why)
+    tables[1].notes.append(
+        f"{DEFAULT_INFERENCE.label} is how evaluation and prediction run in fp32 by default "
+        "(model.fold_batchnorm=true)."
+    )
     return tables
 
 
@@ -282,13 +299,15 @@ def _inference_step(
     return step
 
 
-def peak_candidates(device: torch.device, size: int | None = None) -> list[Candidate]:
-    """fp32 and bf16 square matmuls of ``size`` (the device's default when None); ``items``
-    counts FLOPs, so their rate is FLOP/s."""
+def peak_candidates(
+    device: torch.device, size: int | None = None, bf16: bool = True
+) -> list[Candidate]:
+    """fp32 and (with ``bf16``) bf16 square matmuls of ``size`` (the device's default when
+    None); ``items`` counts FLOPs, so their rate is FLOP/s."""
     size = size or PEAK_MATMUL_SIZE[device.type]
     generator = torch.Generator().manual_seed(1)
     candidates = []
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in (torch.float32, torch.bfloat16)[: 2 if bf16 else 1]:
         a, b = (torch.randn(size, size, generator=generator).to(device, dtype) for _ in "ab")
         candidates.append(
             Candidate(
@@ -362,6 +381,7 @@ def _peak_notes(
     bf16_peak: float | None,
     macs: int,
     results: dict[str, Measurement],
+    bf16_why: str | None,
 ) -> list[str]:
     size = PEAK_MATMUL_SIZE[device.type]
     peaks = ", ".join(
@@ -386,6 +406,7 @@ def _peak_notes(
         f"FLOPs per image: 2 x {macs / 1e9:.2f} GMACs for inference, x{TRAIN_FLOPS_PER_FORWARD} "
         "for a train step (backward ~ 2 x forward).",
         f"Peak = median of interleaved {size}x{size} matmuls in the same run: {peaks}.",
+        *([f"bf16 rows and peak skipped: {bf16_why}."] if bf16_why else []),
         *_tf32_note(device),
         *failures,
     ]

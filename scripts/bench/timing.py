@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import cv2
 import torch
 
+from scripts.bench.kernels import kernel_facts
+
 
 def _no_sync() -> None:
     """CPU work is finished when the call returns."""
@@ -149,6 +151,7 @@ def machine_facts(device: torch.device) -> list[tuple[str, str]]:
         ("torch threads", str(torch.get_num_threads())),
         ("torch", torch.__version__),
         ("python", platform.python_version()),
+        *kernel_facts(),
     ]
     if hasattr(os, "getloadavg"):
         facts.append(("load average (1 min) at start", f"{os.getloadavg()[0]:.2f}"))

@@ -108,3 +108,21 @@ def fold_batchnorm(network: nn.Module, example: torch.Tensor) -> nn.Module:
             "model.fold_batchnorm=false to evaluate without folding."
         )
     return folded
+
+
+def inference_layout(images: torch.Tensor) -> torch.memory_format:
+    """The memory format frozen-weights inference runs in: channels_last for image batches on
+    CPU, where oneDNN's convolutions run it faster than NCHW in fp32 and bf16, with AVX-512 and
+    with AVX2 kernels alike (docs/benchmarks.md, ``ours cl + folded``); the input's own layout
+    elsewhere (cuDNN's fp32 choice depends on the GPU)."""
+    if images.device.type == "cpu" and images.dim() == 4:
+        return torch.channels_last
+    return torch.preserve_format
+
+
+def inference_copy(network: nn.Module, images: torch.Tensor) -> nn.Module:
+    """:func:`fold_batchnorm` of ``network`` in :func:`inference_layout` (the copy's layout
+    only: the training network keeps its own); feed it images in that layout."""
+    folded = fold_batchnorm(network, images)
+    layout = inference_layout(images)
+    return folded if layout is torch.preserve_format else folded.to(memory_format=layout)

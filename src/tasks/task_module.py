@@ -16,7 +16,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from src.models.compiled import CheckedCompile
-from src.models.folding import fold_batchnorm
+from src.models.folding import inference_copy, inference_layout
 from src.tasks.checkpoint_fit import check_checkpoint_fits
 from src.tasks.optim import decay_groups, global_batch, scaled_lr, steps_per_epoch
 from src.tasks.schedules import (
@@ -58,8 +58,8 @@ class TaskModule(LightningModule, ABC):
     accumulation), ``weight_decay`` and ``decay_norm_and_bias`` (see
     :func:`src.tasks.optim.decay_groups`), ``channels_last``, ``compile`` (the whole network,
     kept only once its first batch matches eager: :mod:`src.models.compiled`) and
-    ``fold_batchnorm`` (inference with frozen weights runs a copy with BN folded into the convs:
-    :mod:`src.models.folding`).
+    ``fold_batchnorm`` (inference with frozen weights runs a copy with BN folded into the convs,
+    in channels_last on CPU: :func:`src.models.folding.inference_copy`).
     """
 
     train_tally: EpochTally
@@ -103,8 +103,11 @@ class TaskModule(LightningModule, ABC):
             images = images.contiguous(memory_format=torch.channels_last)
         if not self.weights_frozen():
             return (self.compiled_network or self.network)(images)
+        layout = inference_layout(images)
+        if layout is not torch.preserve_format:
+            images = images.contiguous(memory_format=layout)
         if self.folded_network is None:
-            folded = fold_batchnorm(self.network, images)
+            folded = inference_copy(self.network, images)
             self.folded_network = CheckedCompile(folded) if self.hparams.compile else folded
         return self.folded_network(images)
 

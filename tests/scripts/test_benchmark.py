@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from scripts.bench.backbone import compile_problem
+from scripts.bench.kernels import bf16_problem, kernel_facts
 from scripts.bench.timing import Candidate, measure_interleaved
 from scripts.benchmark import main
 from tests.helpers import short_run
@@ -26,6 +27,7 @@ def test_backbone_section_has_a_row_per_setting(tmp_path: Path) -> None:
 
     assert machine.column("item")[:4] == ["CPU", "logical cores", "torch threads", "torch"]
     assert machine.column("value")[2] == "1"
+    assert "ATen CPU capability" in machine.column("item")
     eager = [
         "official fp32 eager",
         "previous block fp32 eager",
@@ -35,9 +37,11 @@ def test_backbone_section_has_a_row_per_setting(tmp_path: Path) -> None:
         "previous block cl + bf16",
         "ours cl + bf16",
     ]
+    folded_bf16 = ["ours cl + bf16 + folded"]
     skipped = ["ours compile", "ours cl + bf16 + compile"]
     assert train.column("setting") == [*eager, *skipped]
-    assert infer.column("setting") == [*eager, "ours cl + bf16 + folded", *skipped]
+    default = "ours cl + folded"  # the default fp32 inference path: inference only
+    assert infer.column("setting") == [*eager[:4], default, *eager[4:], *folded_bf16, *skipped]
     for table in (train, infer):
         timed = len(table.column("setting")) - len(skipped)
         assert table.column("x official")[0] == "1.00"
@@ -63,6 +67,16 @@ def test_the_benchmark_compiles_into_the_cache_of_this_cpu_capability(
     compile_problem(torch.device("cpu"))
     capability = torch.backends.cpu.get_cpu_capability().lower()
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / f"cpu_{capability}")
+
+
+def test_bf16_counts_as_emulated_under_an_isa_cap_without_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ONEDNN_MAX_CPU_ISA=AVX2 (with ATEN_CPU_CAPABILITY=avx2, an AVX2-only CPU's kernels)
+    leaves the bf16 rows out, whatever CPUID says."""
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    assert "AVX2" in bf16_problem(torch.device("cpu"))
+    assert ("oneDNN ISA cap", "AVX2") in kernel_facts()
 
 
 def test_data_section_compares_each_pipeline_with_pil() -> None:

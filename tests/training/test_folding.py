@@ -177,3 +177,25 @@ def test_outside_a_trainer_eval_mode_is_inference(
     assert model.eval().weights_frozen()
     model.hparams.fold_batchnorm = False
     assert not model.weights_frozen()
+
+
+def test_cpu_inference_runs_a_channels_last_folded_copy_with_the_eager_logits(
+    tmp_path: Path, small_toy_imagenet_root: Path
+) -> None:
+    """The default fp32 inference path on CPU (the fastest measured with AVX-512 and AVX2
+    kernels): BN folded, channels_last; the training network keeps NCHW."""
+    model, _ = toy_cls(tmp_path, small_toy_imagenet_root)
+    randomise_batchnorm(model.backbone, seed=6)
+    batch = images(size=32)
+    model.eval()
+    with torch.no_grad():
+        actual = model(batch)
+        model.hparams.fold_batchnorm = False
+        expected = model(batch)
+    copy = model.folded_network
+    assert batchnorms(copy) == 0
+    conv_weights = [m.weight for m in copy.modules() if isinstance(m, nn.Conv2d)]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in conv_weights)
+    assert not model.backbone.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert expected.abs().max() > 0.1
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-4)
