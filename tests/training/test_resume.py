@@ -10,12 +10,14 @@ augmentation (with loader workers), mid-epoch loader position.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from scripts.compare import main as compare_main
 from tests.helpers import run_entry_point, small_cls_run
 from tests.training.resume_checks import (
     assert_same_history,
@@ -129,3 +131,18 @@ def test_sigkill_then_resume_by_run_id_and_by_latest_continues_the_same_run(
     starts = (run_dir / "run.yaml").read_text()
     assert f"id: {run_id}" in starts and starts.count("- time:") == 3
     assert "resume=latest" in starts  # each start's own command line
+    _assert_compares_as_the_same_run(uninterrupted, run_dir, tmp_path)
+
+
+def _assert_compares_as_the_same_run(uninterrupted: Path, resumed: Path, tmp_path: Path) -> None:
+    """scripts/compare.py on the resumed run beside the uninterrupted one: the same steps,
+    epochs and curves; the config keys that differ are the resumed run's extra logger only."""
+    compare_main([str(uninterrupted), str(resumed), "--plot", str(tmp_path / "compare.png")])
+    compare_main([str(uninterrupted), str(resumed), "--csv", str(tmp_path / "compare.csv")])
+    mine, theirs = csv.DictReader((tmp_path / "compare.csv").open())
+    keys = [name for name in mine if name.startswith(("logger.", "callbacks."))]
+    assert keys and all(name.startswith("logger.tensorboard.") for name in keys), keys
+    for row in (mine, theirs):
+        assert row["epochs"] == f"{EPOCHS}/{EPOCHS}" and row["steps"] == str(EPOCHS * BATCHES)
+    assert mine["final val/acc1"] == theirs["final val/acc1"] != "—"
+    assert mine["best val/acc1"] == theirs["best val/acc1"]

@@ -6,7 +6,9 @@ so that a test worker trains it once."""
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,12 +16,14 @@ import torch
 import yaml
 
 from scripts.bench.presets import PRESET_TARGETS
+from scripts.compare import main as compare_main
 from scripts.export import best_checkpoint
 from scripts.export import main as export_main
 from src.models.backbones import create_backbone
 from src.pipeline import load_trained
 from tests.helpers import QUIET, Run, last_logged, run_entry_point
 from tests.oracles.torchvision_placeholder import install as install_torchvision_placeholder
+from tests.training.resume_checks import file_hashes
 
 pytestmark = pytest.mark.slow
 
@@ -99,3 +103,30 @@ def toy_cls_run_backbone(folder: Path, num_classes: int) -> torch.nn.Module:
         bottleneck_width=16,
         num_classes=num_classes,
     ).eval()
+
+
+def test_compare_reads_the_run_without_writing_and_leaves_out_a_half_written_line(
+    toy_cls_run: Run, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run_dir = toy_cls_run.run_dir
+    before = file_hashes(run_dir)
+    compare_main([str(run_dir), "--plot", str(tmp_path / "whole.png")])
+    assert file_hashes(run_dir) == before
+    whole = capsys.readouterr().out
+    # a copy whose metrics.csv is being written (its last line cut short), as a running run's
+    copy = tmp_path / "running"
+    (copy / "csv").mkdir(parents=True)
+    for name in ("config_resolved.yaml", "run.yaml", "csv/metrics.csv"):
+        shutil.copy(run_dir / name, copy / name)
+    with (copy / "csv" / "metrics.csv").open("a") as file:
+        file.write(",9,,,999,0.5")
+    compare_main(
+        [str(copy), "--plot", str(tmp_path / "running.png"), "--csv", str(tmp_path / "t.csv")]
+    )
+    (row,) = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert row["epochs"] == "8/8" and row["steps"] == "400"
+    # the best checkpoint's validation, logged last, is the best epoch's
+    assert float(row["best val/acc1"]) == pytest.approx(last_logged(run_dir, "val/acc1"), abs=1e-4)
+    assert (
+        row["final val/acc1"] in whole and (tmp_path / "running.png").read_bytes()[:4] == b"\x89PNG"
+    )

@@ -1,0 +1,1 @@
+"""Reports across finished, stopped and running runs, read from their directories."""
