@@ -19,7 +19,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("src.models", "src.metrics", "src.visualization"),  # networks and weights; metrics
     ("src.tasks",),  # training code: LightningModules, steps, optimisers, schedules
     ("src.runs",),  # a run's life: identity, resume, lock, stop signals, final validation
-    ("src.callbacks", "src.sweep"),  # what a Trainer is handed; the sweep engine
+    (
+        "src.callbacks",
+        "src.sweep",
+        "src.reporting",
+    ),  # a Trainer's callbacks; sweeps; comparing runs
     ("src.weights_report",),  # what joins released weights and the data's protocol
     ("src.pipeline",),  # what the entry points run
     ("src.prediction",),  # what src/predict.py runs

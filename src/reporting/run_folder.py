@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from src.utils.run_identity import read_run_record
+from src.runs.identity import read_run_record
 
 RUN_CONFIG = "config_resolved.yaml"  # what marks a folder as a run directory
 METRICS_CSV = Path("csv") / "metrics.csv"
