@@ -23,18 +23,22 @@ def start_stalled(
     """``src/train.py`` with ``overrides`` (which add tests.training.stall_at_step's callback),
     started and read until it stalls before step ``step + 1``; the process and its output so
     far (the rest is still in ``process.stdout``)."""
-    process = start_entry_point(
-        command("src/train.py", [*overrides, f"+callbacks.stall.step={step}"]),
-        environment(run_dir),
-        REPO_ROOT,
-    )
+    return start_until(STALLED, [*overrides, f"+callbacks.stall.step={step}"], run_dir)
+
+
+def start_until(
+    marker: str, overrides: list[str], run_dir: Path | None
+) -> tuple[ServedProcess | subprocess.Popen, list[str]]:
+    """``src/train.py`` started and read until it prints ``marker``: the process and its output
+    so far (the rest is still in ``process.stdout``)."""
+    process = start_entry_point(command("src/train.py", overrides), environment(run_dir), REPO_ROOT)
     lines: list[str] = []
     for line in process.stdout:
         lines.append(line)
-        if STALLED in line:
+        if marker in line:
             return process, lines
     process.wait()
-    raise AssertionError("the run ended before it stalled:\n" + "".join(lines[-50:]))
+    raise AssertionError(f"the run ended before '{marker}':\n" + "".join(lines[-50:]))
 
 
 def file_hashes(run_dir: Path) -> dict[str, str]:

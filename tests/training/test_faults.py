@@ -20,6 +20,7 @@ from src.utils.write_failures import WRITE_FAILED_EXIT
 from tests.entry_points import ServedProcess, start_entry_point
 from tests.helpers import REPO_ROOT, command, environment, run_entry_point, small_cls_run
 from tests.training.faults_in_run import STALLED_IN_VALIDATION, STALLED_IN_WRITE
+from tests.training.resume_checks import start_until
 from tests.training.stall_at_step import STALLED
 
 pytestmark = pytest.mark.slow
@@ -39,20 +40,6 @@ def _overrides(root: Path, fault: str, *extra: str) -> list[str]:
         f"+callbacks.fault._target_={FAULTS}.{fault}",
         *extra,
     ]
-
-
-def _start_until(
-    marker: str, overrides: list[str], run_dir: Path
-) -> tuple[ServedProcess | subprocess.Popen, list[str]]:
-    """``src/train.py`` started and read until it prints ``marker``."""
-    process = start_entry_point(command("src/train.py", overrides), environment(run_dir), REPO_ROOT)
-    lines: list[str] = []
-    for line in process.stdout:
-        lines.append(line)
-        if marker in line:
-            return process, lines
-    process.wait()
-    raise AssertionError(f"the run ended before '{marker}':\n" + "".join(lines[-50:]))
 
 
 def _finish(process: ServedProcess | subprocess.Popen, lines: list[str]) -> tuple[int, str]:
@@ -121,7 +108,7 @@ def test_a_signal_in_a_checkpoint_write_stops_after_the_next_step_with_rc_143(
 ) -> None:
     run_dir = tmp_path / "run"
     overrides = _overrides(small_toy_imagenet_root, "StallInCheckpointWrite", *SECOND_SAVE)
-    process, lines = _start_until(STALLED_IN_WRITE, overrides, run_dir)
+    process, lines = start_until(STALLED_IN_WRITE, overrides, run_dir)
     process.send_signal(signal.SIGTERM)
     code, output = _finish(process, lines)
     assert code == exit_code(signal.SIGTERM), output[-4000:]
@@ -134,7 +121,7 @@ def test_ctrl_c_twice_in_a_checkpoint_write_exits_130_naming_the_checkpoint_to_r
 ) -> None:
     run_dir = tmp_path / "run"
     overrides = _overrides(small_toy_imagenet_root, "StallInCheckpointWrite", *SECOND_SAVE)
-    process, lines = _start_until(STALLED_IN_WRITE, overrides, run_dir)
+    process, lines = start_until(STALLED_IN_WRITE, overrides, run_dir)
     process.send_signal(signal.SIGINT)
     time.sleep(0.2)
     process.send_signal(signal.SIGINT)
@@ -151,7 +138,7 @@ def test_a_signal_in_validation_stops_with_the_epochs_checkpoint_and_rc_143(
 ) -> None:
     run_dir = tmp_path / "run"
     overrides = _overrides(small_toy_imagenet_root, "StallInValidation")
-    process, lines = _start_until(STALLED_IN_VALIDATION, overrides, run_dir)
+    process, lines = start_until(STALLED_IN_VALIDATION, overrides, run_dir)
     process.send_signal(signal.SIGTERM)
     code, output = _finish(process, lines)
     assert code == exit_code(signal.SIGTERM), output[-4000:]
@@ -164,7 +151,7 @@ def test_a_signal_in_the_final_validation_ends_it_naming_the_checkpoint(
     run_dir = tmp_path / "run"
     overrides = _overrides(small_toy_imagenet_root, "StallInValidation", "test=true")
     overrides += ["+callbacks.fault.final=true"]
-    process, lines = _start_until(STALLED_IN_VALIDATION, overrides, run_dir)
+    process, lines = start_until(STALLED_IN_VALIDATION, overrides, run_dir)
     process.send_signal(signal.SIGTERM)
     code, output = _finish(process, lines)
     assert code == exit_code(signal.SIGTERM), output[-4000:]
@@ -199,12 +186,12 @@ def test_a_lock_holder_killed_with_sigkill_is_taken_over_with_a_notice(
         "+callbacks.stall._target_=tests.training.stall_at_step.StallAtStep",
         "+callbacks.stall.step=1",
     ]
-    killed, _ = _start_until(STALLED, overrides, run_dir)
+    killed, _ = start_until(STALLED, overrides, run_dir)
     dead = read_holder(run_dir)
     killed.send_signal(signal.SIGKILL)
     assert killed.wait(timeout=60) == -signal.SIGKILL
     killed.stdout.close()
-    process, lines = _start_until(STALLED, overrides, run_dir)
+    process, lines = start_until(STALLED, overrides, run_dir)
     holder = read_holder(run_dir)
     process.send_signal(signal.SIGTERM)
     code, output = _finish(process, lines)
