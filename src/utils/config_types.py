@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,21 @@ def _marks(annotation: Any, kind: type) -> list[Any]:
     if origin is not Annotated:
         return []
     return [mark for mark in typing.get_args(annotation)[1:] if isinstance(mark, kind)]
+
+
+Function = TypeVar("Function", bound=Callable[..., Any])
+FORWARDS_KEYWORDS_TO = "forwards_keywords_to"
+
+
+def forwards_keywords_to(receiver: Callable[..., Any]) -> Callable[[Function], Function]:
+    """Mark a function whose ``**keywords`` are passed on to ``receiver`` (``create_backbone``
+    forwards every ``ResNeSt`` argument), so that config validation checks a node's keys against
+    the function's named parameters and ``receiver``'s keywords, each forwarded one optional
+    (None: the function keeps its own value). The forwarded arguments stay written once, in
+    ``receiver``; the function keeps its plain signature."""
+
+    def mark(function: Function) -> Function:
+        setattr(function, FORWARDS_KEYWORDS_TO, receiver)
+        return function
+
+    return mark

@@ -22,7 +22,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from src.utils.config_types import annotated_bounds, supplied_keys
+from src.utils.config_types import FORWARDS_KEYWORDS_TO, annotated_bounds, supplied_keys
 from src.utils.run_config import hydra_choices
 
 CHECKED_GROUPS = ("model", "data", "trainer", "callbacks", "logger")
@@ -122,6 +122,26 @@ def _check_supplied(path: str, node: Any, expected: Any, where: str) -> None:
 
 
 def _signature(target: Any) -> inspect.Signature:
+    """The signature a config node of ``target`` is checked against: its own, plus the keywords
+    it forwards (:func:`~src.utils.config_types.forwards_keywords_to`), each optional."""
+    own = _evaluated_signature(target)
+    receiver = getattr(target, FORWARDS_KEYWORDS_TO, None)
+    if receiver is None:
+        return own
+    named = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    forwarded = [
+        parameter.replace(
+            kind=inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=parameter.annotation | None,
+        )
+        for name, parameter in _evaluated_signature(receiver).parameters.items()
+        if name != "self" and name not in own.parameters
+    ]
+    return own.replace(parameters=[*named, *forwarded])
+
+
+def _evaluated_signature(target: Any) -> inspect.Signature:
     """The signature with its annotations evaluated; unresolvable ones are left as strings,
     which accept any value."""
     try:

@@ -19,7 +19,7 @@ from src.models.backbones.pretrained import load_pretrained
 from src.models.backbones.resnest import DILATION_SCHEME, STAGE_PLANES, ResNeSt, group_width
 from src.models.backbones.split_attention import attention_width
 from src.models.backbones.variants import VARIANTS
-from src.utils.config_types import AtLeast, Supplies, annotated_bounds
+from src.utils.config_types import AtLeast, Supplies, annotated_bounds, forwards_keywords_to
 
 # ``model.backbone``: ``create_backbone`` partially applied by the config; the task module adds
 # its class count (``model.num_classes`` for classification, 0 for a features-only backbone)
@@ -37,6 +37,7 @@ def list_backbones() -> list[str]:
     return sorted(VARIANTS)
 
 
+@forwards_keywords_to(ResNeSt.__init__)
 def create_backbone(
     name: str,
     *,
@@ -89,31 +90,6 @@ def create_backbone(
     if pretrained:
         model.pretrained_cfg = load_pretrained(model, name, pretrained, weights_dir)
     return model
-
-
-def _config_signature() -> inspect.Signature:
-    """``create_backbone``'s signature as a config sees it: its own arguments, then every
-    ``ResNeSt`` argument it forwards, typed as there or null (the variant's table value).
-
-    Config validation reads keys, types and ranges from this one signature (the
-    ``model.backbone`` node's ``_target_``), so they are written only in ``ResNeSt``.
-    """
-    own = inspect.signature(create_backbone).parameters
-    own_types = typing.get_type_hints(create_backbone, include_extras=True)
-    arch_types = typing.get_type_hints(ResNeSt.__init__, include_extras=True)
-    named = [
-        parameter.replace(annotation=own_types[name])
-        for name, parameter in own.items()
-        if parameter.kind is not inspect.Parameter.VAR_KEYWORD
-    ]
-    forwarded = [
-        inspect.Parameter(
-            key, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=arch_types[key] | None
-        )
-        for key in ARCH_KEYS
-        if key not in own
-    ]
-    return inspect.Signature([*named, *forwarded], return_annotation=ResNeSt)
 
 
 def validate_arch(arch: dict[str, Any]) -> None:
@@ -211,6 +187,3 @@ def _key(arch: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 def _macs(arch_key: tuple[tuple[str, Any], ...]) -> int:
     arch = dict(arch_key)
     return count_macs(lambda: ResNeSt(**arch), MATCH_IMAGE_SIZE, arch.get("in_chans", 3))
-
-
-create_backbone.__signature__ = _config_signature()  # type: ignore[attr-defined]
