@@ -33,6 +33,7 @@ from src.data.image_io import (
 )
 from src.data.segmentation_transforms import train_transform, val_transform
 from src.data.shard_format import Unreadable
+from src.data.sources import DEFAULT_FORMAT
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.data.toy import has_complete_toy, make_toy_ade20k, wants_toy
 from src.utils.config_types import NonNegativeInt, PositiveInt
@@ -197,7 +198,7 @@ class ADE20KDataModule(TrainValDataModule):
         toy_root: str | None = None,
         num_classes: int = len(ADE20K_CLASSES),
         seed: int = 0,
-        format: str = "files",
+        format: str = DEFAULT_FORMAT,
         cache_dir: str | None = None,
         cache_size: str | None = None,
         storage_options: dict[str, Any] | None = None,
@@ -240,11 +241,11 @@ class ADE20KDataModule(TrainValDataModule):
         )
         self.val_transform = val_transform(base_size, val_resize, self.mean, self.std)
 
-    def prepare_data(self) -> None:
+    def prepare_tree(self) -> None:
         """Generate the toy set where one is wanted (:func:`~src.data.toy.wants_toy`) and
         ``root`` does not hold a complete one."""
         container = self.root.parent if self.root.name == DATASET_FOLDER else self.root
-        if self.shards is not None or not wants_toy(container, self.toy, self.toy_root):
+        if not wants_toy(container, self.toy, self.toy_root):
             return
         if not has_complete_toy(container / DATASET_FOLDER):
             make_toy_ade20k(container, num_classes=self.num_classes)
@@ -274,8 +275,9 @@ class ADE20KDataModule(TrainValDataModule):
         if any(counts[split] != FULL_SIZES[split] for split in counts):
             found = " / ".join(f"{counts[split]:,} {SPLIT_FOLDERS[split]}" for split in counts)
             full = " / ".join(f"{FULL_SIZES[split]:,}" for split in counts)
-            where = self.shards.root if self.shards is not None else self.root
-            log.warning("ADE20K at '%s' has %s pairs (full dataset: %s)", where, found, full)
+            log.warning(
+                "ADE20K at '%s' has %s pairs (full dataset: %s)", self.source.location, found, full
+            )
 
     def collate(self, train: bool) -> CollateSamples:
         """Training crops share one size; validation images are padded to the batch's

@@ -3,8 +3,9 @@
 A dataset module (:mod:`src.data.imagenet`, :mod:`src.data.ade20k`) declares its own typed
 ``__init__`` (the ``data.*`` keys it accepts, checked by config validation against that
 signature), says how its files are listed and decoded and how its batches are collated; the
-batch sizes, workers, pinned memory, samplers, the train / val / test loaders and the choice
-between a file tree and shards made from it (``data.format``) live here once.
+batch sizes, workers, pinned memory, samplers and the train / val / test loaders live here
+once. Where the samples come from, a file tree or shards made from it (``data.format``), is the
+datamodule's :attr:`~TrainValDataModule.source` (:mod:`src.data.sources`), which it asks.
 """
 
 from __future__ import annotations
@@ -23,18 +24,16 @@ from src.data.corrupt import check_on_corrupt
 from src.data.eval_protocol import EvalProtocol
 from src.data.guarded_dataset import GuardedDataset
 from src.data.loaders import ResumableTrainData, make_loader
-from src.data.shard_format import LITDATA_INSTALL, Manifest, ShardSource, Unreadable
+from src.data.shard_format import Unreadable
+from src.data.sources import data_source
 from src.data.transforms import normalize_batch
-from src.utils.config_validation import ConfigError
-
-DATA_FORMATS: tuple[str, ...] = ("files", "shards")
 
 
 class TrainValDataModule(ResumableTrainData, LightningDataModule):
-    """A training split and a validation split, read from the file tree at ``root`` or, with
-    ``format="shards"``, from the shard folder at ``root`` made from one (a local folder or
-    ``s3://bucket/prefix``; see :class:`~src.data.shard_format.ShardSource` for
-    ``cache_dir``, ``cache_size`` and ``storage_options``).
+    """A training split and a validation split, read from the source that ``format`` and
+    ``root`` name: the file tree at ``root``, or the shard folder at ``root`` made from one (a
+    local folder or ``s3://bucket/prefix``; see :class:`~src.data.shard_reader.ShardLocation`
+    for ``cache_dir``, ``cache_size`` and ``storage_options``).
 
     Subclasses fill ``train_set`` (for ``fit``) and ``val_set`` in ``setup`` with
     :meth:`split_set`, and implement :meth:`list_items`, :meth:`make_dataset` and
@@ -72,15 +71,14 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
         normalize_on_device: bool,
     ) -> None:
         super().__init__()
-        if format not in DATA_FORMATS:
-            raise ValueError(f"data.format={format!r} is not one of {list(DATA_FORMATS)}")
-        self.root = Path(root)
-        self.shards = (
-            ShardSource(root, cache_dir, cache_size, storage_options)
-            if format == "shards"
-            else None
+        self.source = data_source(
+            format,
+            root,
+            cache_dir=cache_dir,
+            cache_size=cache_size,
+            storage_options=storage_options,
         )
-        self._manifest: Manifest | None = None
+        self.root = Path(root)  # the file tree's, where the dataset module lists its files
         self.seed = seed
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size
@@ -96,12 +94,19 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
 
-    # what a dataset module says about its data set
+    # what a dataset module says about its data set, which its source reads it with
     kind: str = ""  # the data set's name in a shard manifest ("imagenet", "ade20k")
 
     @property
     def declared_num_classes(self) -> int | None:
         """``data.num_classes`` (None: as many as the data has), checked against shards."""
+        raise NotImplementedError
+
+    def prepare_tree(self) -> None:
+        """What a file tree needs before it is read (a toy set generated); nothing by default."""
+
+    def tree_class_names(self) -> list[str]:
+        """The class names as the file tree gives them, for a data set whose names it holds."""
         raise NotImplementedError
 
     def list_items(self, split: str) -> list[tuple[Any, ...]]:
@@ -119,35 +124,19 @@ class TrainValDataModule(ResumableTrainData, LightningDataModule):
         """The file-tree dataset of ``items``; over shards it decodes their records."""
         raise NotImplementedError
 
-    @property
-    def manifest(self) -> Manifest:
-        """The shard folder's manifest, checked against this config (``format="shards"``)."""
-        if self.shards is None:
-            raise RuntimeError("data.format=files has no shard manifest")
-        if self._manifest is None:
-            self._manifest = self.shards.manifest(self.kind, self.declared_num_classes)
-        return self._manifest
+    # what the datamodule asks its source
+    def prepare_data(self) -> None:
+        """Once, before the data is read: what the source needs (a file tree, ``prepare_tree``)."""
+        self.source.prepare(self)
 
     def split_set(self, split: str, transform: A.Compose, train: bool) -> Dataset:
-        """``split`` from the file tree or from shards, decoded and transformed alike."""
-        if self.shards is None:
-            return self.make_dataset(self.list_items(split), transform)
-        try:  # litdata is installed apart (README, "Data at scale"): only shards need it
-            from src.data.shard_datasets import ShardEvalSet, ShardTrainSet
-        except ModuleNotFoundError as err:
-            raise ConfigError(
-                f"data.format=shards needs litdata ({err}): {LITDATA_INSTALL}"
-            ) from err
-        decoder = self.make_dataset([], transform)
-        summary = self.manifest.splits[split]
-        if train:
-            return ShardTrainSet(self.shards, split, decoder, self.seed, summary.listed)
-        return ShardEvalSet(self.shards, split, decoder, summary.written)
+        """``split`` from the source, decoded and transformed alike from files or shards."""
+        return self.source.open_split(self, split, transform, train)
 
     def split_length(self, split: str, dataset: Dataset) -> int:
         """How many samples ``split`` (opened as ``dataset``) holds in all: a streamed split's
         own length is one process's share."""
-        return len(dataset) if self.shards is None else self.manifest.splits[split].written
+        return self.source.split_size(self, split, dataset)
 
     def follow_weights(self, protocol: EvalProtocol | None, weights_name: str) -> None:
         """What the model's loaded weights say about evaluating them (their protocol, and a name

@@ -27,6 +27,7 @@ from src.data.datamodule import TrainValDataModule
 from src.data.eval_protocol import EvalProtocol, default_eval_protocol, resolve_eval_protocol
 from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import IMAGE_EXTENSIONS, ImageSource, is_image_file, read_rgb
+from src.data.sources import DEFAULT_FORMAT
 from src.data.statistics import IMAGENET_MEAN, IMAGENET_STD
 from src.data.toy import has_complete_toy, make_toy_imagenet, wants_toy
 from src.utils.config_types import NonNegativeInt, PositiveInt
@@ -162,7 +163,7 @@ class ImageNetDataModule(TrainValDataModule):
         toy_root: str | None = None,
         num_classes: int | None = None,
         seed: int = 0,
-        format: str = "files",
+        format: str = DEFAULT_FORMAT,
         cache_dir: str | None = None,
         cache_size: str | None = None,
         storage_options: dict[str, Any] | None = None,
@@ -225,21 +226,23 @@ class ImageNetDataModule(TrainValDataModule):
 
     @property
     def class_names(self) -> list[str]:
-        """Class folder names in label order (the manifest's, for shards), checked against a
-        declared ``num_classes``."""
-        if self._class_names is None and self.shards is not None:
-            self._class_names = self.manifest.classes
+        """Class folder names in label order, as the source gives them (the file tree's
+        folders, or the names a shard manifest recorded), checked against a declared
+        ``num_classes``."""
         if self._class_names is None:
-            self.prepare_data()
-            names = find_classes(self.root)
-            declared = self._declared_num_classes
-            if declared is not None and declared != len(names):
-                raise ValueError(
-                    f"data.num_classes={declared} but '{self.root / 'train'}' has "
-                    f"{len(names)} class folders; fix data.num_classes or data.root"
-                )
-            self._class_names = names
+            self._class_names = self.source.class_names(self)
         return self._class_names
+
+    def tree_class_names(self) -> list[str]:
+        self.prepare_data()
+        names = find_classes(self.root)
+        declared = self._declared_num_classes
+        if declared is not None and declared != len(names):
+            raise ValueError(
+                f"data.num_classes={declared} but '{self.root / 'train'}' has "
+                f"{len(names)} class folders; fix data.num_classes or data.root"
+            )
+        return names
 
     @property
     def num_classes(self) -> int:
@@ -248,11 +251,9 @@ class ImageNetDataModule(TrainValDataModule):
             return self._declared_num_classes
         return len(self.class_names)
 
-    def prepare_data(self) -> None:
+    def prepare_tree(self) -> None:
         """Generate the toy set where one is wanted (:func:`~src.data.toy.wants_toy`) and
         ``root`` does not hold a complete one."""
-        if self.shards is not None:
-            return
         if wants_toy(self.root, self.toy, self.toy_root) and not has_complete_toy(self.root):
             make_toy_imagenet(self.root)
 

@@ -23,7 +23,8 @@ from torch.utils.data import Dataset
 from src.data.collate import CollateSamples, Sample
 from src.data.guarded_dataset import GuardedDataset
 from src.data.samplers import SampleKey, check_same_processes, epoch_plan, resolve_key
-from src.data.shard_format import INDEX_KEY, ShardSource, decode_record
+from src.data.shard_format import INDEX_KEY, decode_record
+from src.data.shard_reader import ShardLocation
 
 
 class ShardTrainSet(StreamingDataset):
@@ -32,9 +33,9 @@ class ShardTrainSet(StreamingDataset):
     transform with the sample's seed of this epoch in the file tree (of ``listed`` items)."""
 
     def __init__(
-        self, source: ShardSource, split: str, decoder: GuardedDataset, seed: int, listed: int
+        self, location: ShardLocation, split: str, decoder: GuardedDataset, seed: int, listed: int
     ) -> None:
-        super().__init__(**source.stream(split, shuffle=True, drop_last=True, seed=seed))
+        super().__init__(**location.stream(split, shuffle=True, drop_last=True, seed=seed))
         self.decoder = decoder
         self.tree_size = listed
         self._seeds: tuple[int, np.ndarray] | None = None
@@ -92,9 +93,9 @@ class ShardEvalSet(Dataset):
     ``decoder`` (the file tree's dataset with the evaluation transform)."""
 
     def __init__(
-        self, source: ShardSource, split: str, decoder: GuardedDataset, written: int
+        self, location: ShardLocation, split: str, decoder: GuardedDataset, written: int
     ) -> None:
-        self.stream = StreamingDataset(**source.stream(split))
+        self.stream = StreamingDataset(**location.stream(split))
         self.decoder = decoder
         self.size = written
 

@@ -24,7 +24,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import albumentations as A
 import cv2
@@ -32,7 +32,6 @@ import numpy as np
 from litdata import __version__ as litdata_version
 from litdata import optimize
 
-from src.data.datamodule import TrainValDataModule
 from src.data.guarded_dataset import GuardedDataset
 from src.data.image_io import CorruptSampleError, EncodedFile, read_mask, read_rgb
 from src.data.shard_format import (
@@ -43,6 +42,9 @@ from src.data.shard_format import (
     decode_record,
     encode_record,
 )
+
+if TYPE_CHECKING:  # the writer reads a file tree through its datamodule, never shards
+    from src.data.datamodule import TrainValDataModule
 
 log = logging.getLogger(__name__)
 

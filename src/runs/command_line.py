@@ -5,8 +5,8 @@ mistakes never reach the project's own checks: an override of a key that the con
 have (Hydra's answer is to add it with ``+``, which for a typo is the wrong fix) and a
 ``paths.log_dir`` that cannot be written (chained tracebacks ending in ``PermissionError``, or
 ``OSError: No space left on device`` from Hydra's own config files); a
-missing data root or weights file (:mod:`src.utils.input_paths`) is named here too, before the
-run directory exists.
+missing data root (:func:`src.data.sources.check_data_root`) or weights file
+(:mod:`src.utils.input_paths`) is named here too, before the run directory exists.
 :func:`check_command_line` composes the config as Hydra will and names both, with the fix.
 Anything else that fails to compose is left to Hydra, which reports it moments later.
 """
@@ -24,6 +24,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from src.data.sources import check_data_root
 from src.runs.identity import register_resolvers
 from src.utils.config_validation import ConfigError, accepted_keys, unknown_key_error
 from src.utils.input_paths import check_input_paths
@@ -61,6 +62,7 @@ def check_command_line(argv: list[str], config_dir: Path, config_name: str) -> N
         _raise_for_unknown_key(error, overrides)
         return  # not a mistake this module knows: Hydra reports it
     _check_writable(cfg, multirun=args.multirun)
+    check_data_root(cfg)
     check_input_paths(cfg)
 
 

@@ -1,10 +1,10 @@
-"""The files and folders a config names as input, checked before the run directory exists.
+"""The weights files a config names as input, checked before the run directory exists.
 
-A data root, shard folder or weights file that is not there is otherwise found when the
-datamodule or the model is built: after Hydra has created the run directory and written into
-it, and as a traceback. :func:`check_input_paths` names the key, the path and the fix first.
-Remote locations (``s3://``, the Hub) and the toy presets' generated set are left to their
-readers.
+A weights file that is not there is otherwise found when the model is built: after Hydra has
+created the run directory and written into it, and as a traceback. :func:`check_input_paths`
+names the key, the path and the fix first. Remote locations (the Hub) are left to their
+readers. The data root is checked alike by its data source
+(:func:`src.data.sources.check_data_root`), which knows what it should hold.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ _NOT_A_PATH = ("last",)
 
 
 def check_input_paths(cfg: DictConfig) -> None:
-    """Raise :class:`ConfigError` for a missing data root or weights file named by ``cfg``."""
-    _check_data_root(cfg)
+    """Raise :class:`ConfigError` for a missing weights file named by ``cfg``."""
     for key in WEIGHTS_KEYS:
-        value = _select(cfg, key)
+        value = select_or_none(cfg, key)
         local = isinstance(value, str) and value not in _NOT_A_PATH and _is_local(value)
         if local and not Path(value).exists():
             raise ConfigError(
@@ -33,22 +32,8 @@ def check_input_paths(cfg: DictConfig) -> None:
             )
 
 
-def _check_data_root(cfg: DictConfig) -> None:
-    root = _select(cfg, "data.root")
-    if not isinstance(root, str) or not _is_local(root) or Path(root).exists():
-        return
-    if _select(cfg, "data.toy") or root == _select(cfg, "data.toy_root"):
-        return  # a toy set is generated there
-    layout = "a shard folder (python -m scripts.make_shards)"
-    if _select(cfg, "data.format") != "shards":
-        layout = "the folder holding train/ and val/"
-    raise ConfigError(
-        f"data.root={root} does not exist; set data.root to {layout} "
-        "(or data.toy=true to generate a toy set there)"
-    )
-
-
-def _select(cfg: DictConfig, key: str) -> object:
+def select_or_none(cfg: DictConfig, key: str) -> object:
+    """``cfg``'s value at ``key``; None when it is absent or resolves only in the run."""
     try:
         return OmegaConf.select(cfg, key)
     except OmegaConfBaseException:  # an interpolation that resolves only in the run
