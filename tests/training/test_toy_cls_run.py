@@ -19,6 +19,7 @@ from scripts.bench.presets import PRESET_TARGETS
 from scripts.compare import main as compare_main
 from scripts.export import best_checkpoint
 from scripts.export import main as export_main
+from src.callbacks.time_account import ACTIVITIES, DATA_WAIT_SHARE, EPOCH, metric_name
 from src.models.backbones import create_backbone
 from src.pipeline import load_trained
 from tests.helpers import QUIET, Run, last_logged, run_entry_point
@@ -47,6 +48,23 @@ def test_toy_classification_writes_checkpoints_config_and_plot(toy_cls_run: Run)
     assert "name: resnest14" in (run_dir / "config_resolved.yaml").read_text()
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["hyper_parameters"]["backbone"]["name"] == "resnest14"
+
+
+def test_every_epoch_of_the_run_has_its_time_account_in_the_log_and_the_final_table(
+    toy_cls_run: Run,
+) -> None:
+    run_dir = toy_cls_run.run_dir
+    rows = list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
+    accounts = [row for row in rows if row.get(metric_name(EPOCH))]
+    trainer = yaml.safe_load((run_dir / "config_resolved.yaml").read_text())["trainer"]
+    assert [int(row["epoch"]) for row in accounts] == list(range(trainer["max_epochs"]))
+    for row in accounts:
+        parts = [float(row[metric_name(activity)]) for activity in ACTIVITIES]
+        assert min(parts) >= 0 and float(row[metric_name("step")]) > 0
+        assert sum(parts) == pytest.approx(float(row[metric_name(EPOCH)]), rel=1e-6)
+        assert float(row[metric_name("checkpoint")]) > 0  # last.ckpt at every epoch's end
+    final_table = toy_cls_run.stdout[toy_cls_run.stdout.index("train: final metrics") :]
+    assert all(metric_name(part) in final_table for part in (*ACTIVITIES, DATA_WAIT_SHARE))
 
 
 def test_eval_prints_a_metrics_table_for_the_checkpoint(
