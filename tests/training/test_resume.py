@@ -138,7 +138,10 @@ def _assert_compares_as_the_same_run(uninterrupted: Path, resumed: Path, tmp_pat
     """scripts/compare.py on the resumed run beside the uninterrupted one: the same steps,
     epochs and curves; the config keys that differ are the resumed run's extra logger only."""
     compare_main([str(uninterrupted), str(resumed), "--plot", str(tmp_path / "compare.png")])
-    compare_main([str(uninterrupted), str(resumed), "--csv", str(tmp_path / "compare.csv")])
+    compare_main(
+        [str(uninterrupted), str(resumed), "--csv", str(tmp_path / "compare.csv")]
+        + ["--plot", str(tmp_path / "compare_again.png")]
+    )
     mine, theirs = csv.DictReader((tmp_path / "compare.csv").open())
     keys = [name for name in mine if name.startswith(("logger.", "callbacks."))]
     assert keys and all(name.startswith("logger.tensorboard.") for name in keys), keys
