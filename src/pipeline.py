@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +11,12 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from src.cluster.process_layout import submitit_trainer_kwargs
-from src.runs.final_validation import LAST_EPOCH, validate_best_checkpoint
+from src.runs.final_validation import LAST_EPOCH, final_validation
 from src.runs.identity import record_start, register_resolvers
 from src.runs.lock import claim_run_dir
 from src.runs.report import print_metrics, print_sources
-from src.runs.resume import (
-    RESUME_COMMAND,
-    RESUME_KEY,
-    check_resume_config,
-    checkpoints_newest_first,
-)
-from src.runs.stop_signals import (
-    RunStopped,
-    exit_code,
-    stop_requested,
-    stop_signals_end_at_once,
-    stop_signals_recorded,
-)
-from src.runs.wandb_exit import finish_wandb_run
+from src.runs.resume import RESUME_KEY, check_resume_config, checkpoints_newest_first
+from src.runs.stopped_fit import fit_until_stopped
 from src.tasks.batch_norm_check import warn_small_batch
 from src.utils.checkpoint_io import CorruptCheckpoint, read_checkpoint
 from src.utils.config_validation import check_devices, validate_config
@@ -184,100 +171,15 @@ def train(cfg: DictConfig) -> float | None:
     join_model_and_data(model, datamodule)
     trainer = build_trainer(cfg)
     if cfg.get("train", True):
-        fit(trainer, model, datamodule, checkpoint)
+        fit_until_stopped(trainer, model, datamodule, checkpoint)
     metrics = scalar_metrics(trainer.callback_metrics)
     sources = {LAST_EPOCH: dict(metrics)}
     if cfg.get("test", False) and not trainer.fast_dev_run:
-        label, results = _final_validation(trainer, model, datamodule)
+        label, results = final_validation(trainer, model, datamodule)
         sources[label] = scalar_metrics(results)
         metrics.update(sources[label])
     print_sources(sources, title=f"{cfg.task_name}: final metrics")
     return metrics.get(cfg.get("optimized_metric"))
-
-
-def _final_validation(
-    trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule
-) -> tuple[str, dict[str, Any]]:
-    """:func:`validate_best_checkpoint`; a stop signal ends it at once (training is over and
-    checkpointed), saying which checkpoint holds the run and how to validate it again."""
-    try:
-        with stop_signals_end_at_once():
-            return validate_best_checkpoint(trainer, model, datamodule)
-    except RunStopped as stopped:
-        callback = trainer.checkpoint_callback
-        best = (
-            getattr(callback, "best_model_path", "")
-            or checkpoints_newest_first(trainer.default_root_dir)[0]
-        )
-        log.warning(
-            "Run stopped by %s in the final validation; training had finished and %s holds "
-            "it. Validate it with: python src/eval.py ckpt_path=%s (and the run's overrides)",
-            signal.Signals(stopped.signum).name,
-            Path(trainer.default_root_dir) / "checkpoints",
-            best,
-        )
-        raise
-
-
-def fit(
-    trainer: L.Trainer,
-    model: L.LightningModule,
-    datamodule: L.LightningDataModule,
-    checkpoint: str | None,
-) -> None:
-    """``trainer.fit``, ended by a stop signal (src/runs/stop_signals.py) with the run
-    checkpointed, the command that resumes it printed, and :class:`RunStopped`'s exit code.
-
-    The ranks of ``ddp_fork`` / ``ddp_spawn`` are this process's children: it passes each stop signal on to
-    them, and waits for them to finish writing before it exits."""
-    launcher = trainer.strategy.launcher
-    held = "checkpointed"
-    with stop_signals_recorded(forward=launcher.kill if launcher is not None else None):
-        try:
-            trainer.fit(model, datamodule, ckpt_path=checkpoint)
-            signum = stop_requested()  # asked after the last epoch's checkpoint
-        except BaseException as error:
-            signum = error.signum if isinstance(error, RunStopped) else _stopped_ranks(launcher)
-            if not signum and stop_requested() and _interrupted(error):
-                # a second Ctrl-C: stopped at once, the exit code is still the first signal's
-                signum, held = stop_requested(), _held_by(trainer.default_root_dir)
-            if not signum:
-                raise
-    if signum:
-        if trainer.is_global_zero:
-            log.warning(
-                "Run stopped by %s, %s. Resume it with: %s",
-                signal.Signals(signum).name,
-                held,
-                RESUME_COMMAND.format(run_dir=trainer.default_root_dir),
-            )
-        finish_wandb_run(exit_code(signum))  # W&B would record 0 ("finished") at exit
-        raise RunStopped(signum)
-
-
-def _interrupted(error: BaseException) -> bool:
-    """Whether ``error`` is a KeyboardInterrupt or the exit Lightning makes of one."""
-    return isinstance(error, KeyboardInterrupt) or isinstance(error.__context__, KeyboardInterrupt)
-
-
-def _held_by(run_dir: str) -> str:
-    """Which checkpoint holds a run stopped before it could checkpoint its step."""
-    newest = checkpoints_newest_first(run_dir)
-    if not newest:
-        return "at once, before its first checkpoint (the resume starts afresh)"
-    step = read_checkpoint(newest[0], mmap=True).get("global_step")
-    return f"at once, before a checkpoint of its step: {newest[0]} (step {step}) holds the run"
-
-
-def _stopped_ranks(launcher: Any) -> int:
-    """The stop signal this process passed on to the ranks it spawned, once they have all
-    exited, if one of them ended with that signal's exit code (else 0: they failed)."""
-    ranks = [process for process in getattr(launcher, "procs", []) if hasattr(process, "join")]
-    for process in ranks:  # spawned ranks (the script launcher's are Popen, rank 0 is here)
-        process.join()
-    signum = stop_requested()
-    stopped = signum and any(process.exitcode == exit_code(signum) for process in ranks)
-    return signum if stopped else 0
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:

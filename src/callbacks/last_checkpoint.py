@@ -43,7 +43,7 @@ class LastCheckpoint(Checkpoint):
     the stop at the same step (a max over the ranks' requests), so all write and leave together.
     The run leaves at the start of the next batch or epoch, once Lightning has logged the
     checkpointed step's metrics (which the resumed run does not log again); a stop after the
-    last epoch leaves when the fit returns (src/pipeline.py).
+    last epoch leaves when the fit returns (src/runs/stopped_fit.py).
     Being a ``Checkpoint``, this callback runs after the others at each hook (Lightning orders
     checkpoint callbacks last): what it saves includes their state of the same step.
     """

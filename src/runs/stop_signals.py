@@ -14,7 +14,7 @@ others (the main process of ``ddp_fork`` / ``ddp_spawn``, rank 0 of Lightning's 
 signal on to them, and its children die with it (:func:`signal_at_parent_death`).
 
 A second SIGINT stops at once (``KeyboardInterrupt``), without a checkpoint: the way out when a
-step hangs; the run still exits 130, naming the checkpoint that holds it (``src/pipeline.py``).
+step hangs; the run still exits 130, naming the checkpoint that holds it (``src/runs/stopped_fit.py``).
 In the final validation there is no step to finish: a signal ends it at once
 (:func:`stop_signals_end_at_once`).
 """

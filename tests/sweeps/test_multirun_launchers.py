@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from scripts.compare import main as compare_main
 from tests.helpers import run_entry_point, small_cls_run
 
 pytestmark = pytest.mark.slow
@@ -27,6 +28,10 @@ SWEEP_TIMEOUT_S = 600
 
 def _job_dirs(sweep_dir: Path) -> list[str]:
     return sorted(path.name for path in sweep_dir.iterdir() if (path / ".hydra").is_dir())
+
+
+def _files_and_mtimes(folder: Path) -> dict[str, int]:
+    return {str(path.relative_to(folder)): path.stat().st_mtime_ns for path in folder.rglob("*")}
 
 
 def test_a_local_submitit_sweep_trains_each_job_on_two_ddp_processes(
@@ -84,6 +89,20 @@ def test_a_local_submitit_sweep_trains_each_job_on_two_ddp_processes(
         ]
         rows = list(csv.DictReader((job_dir / "csv" / "metrics.csv").open()))
         assert len([row for row in rows if row.get("train/loss_epoch")]) == 1
+
+    # the sweep compared, as its folder and as a glob of its jobs: one row per job, the
+    # differing key with each job's value, the plot; nothing written into the sweep's folders
+    before = _files_and_mtimes(sweep_dir)
+    for name, runs in (("folder", str(sweep_dir)), ("glob", f"{sweep_dir}/*")):
+        table, plot = tmp_path / f"{name}.csv", tmp_path / f"{name}.png"
+        compare_main([runs, "--plot", str(plot), "--csv", str(table)])
+        compared = list(csv.DictReader(table.open()))
+        assert [(row["run"], row["model.backbone.radix"]) for row in compared] == [
+            ("0", "1"),
+            ("1", "2"),
+        ]
+        assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert _files_and_mtimes(sweep_dir) == before
 
 
 # A stand-in for sbatch: keeps the script it is given and, instead of running the array job,
