@@ -289,12 +289,13 @@ def _train_step(
 def _inference_step(
     model: nn.Module, setting: Setting, images: torch.Tensor
 ) -> Callable[[], torch.Tensor]:
-    """Eval-mode forward without autograd."""
+    """Eval-mode forward under ``torch.inference_mode``, as Lightning's evaluation and
+    prediction run (``Trainer(inference_mode=True)``, its default)."""
     model.eval()
     forward = torch.compile(model) if setting.compile else model
 
     def step() -> torch.Tensor:
-        with torch.no_grad(), _autocast(setting, images.device):
+        with torch.inference_mode(), _autocast(setting, images.device):
             return forward(images)
 
     return step
