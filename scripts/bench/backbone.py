@@ -32,7 +32,7 @@ from scripts.bench.timing import (
 from src.models.backbones import create_backbone
 from src.models.backbones.complexity import count_macs
 from src.models.compiled import use_inductor_cache_of_this_cpu
-from src.models.folding import fold_batchnorm
+from src.models.folding import frozen_copy
 from src.utils.table import Table, fmt
 
 NUM_CLASSES = 1000
@@ -48,7 +48,8 @@ class Setting:
 
     ``implementation``: "official" (the resnest package), "ours", or "previous block" (ours with
     the radix sums as strided reductions: ``scripts/bench/reference_block.py``). ``folded``
-    (inference only): BatchNorm folded into the convs, as evaluation runs it.
+    (inference only): the frozen-weights copy evaluation runs, BatchNorm folded into the convs
+    and the blocks in their inference forms (``src.models.folding.frozen_copy``).
     """
 
     implementation: str
@@ -73,8 +74,8 @@ BASELINE = Setting("official")
 PREVIOUS = "previous block"
 
 
-# How evaluation and prediction run by default in fp32 (``model.fold_batchnorm=true``): the
-# folded copy in channels_last (src/models/folding.py, ``inference_copy``)
+# How evaluation and prediction run by default in fp32 on CPU (``model.fold_batchnorm=true``):
+# the frozen copy in channels_last (src/models/folding.py, ``inference_copy``)
 DEFAULT_INFERENCE = Setting("ours", channels_last=True, folded=True)
 
 
@@ -223,7 +224,7 @@ def _steps(
             steps["train", setting] = _train_step(model, setting, inputs, labels)
         model = _copy(sources, setting, device)
         if setting.folded:
-            model = fold_batchnorm(model, inputs)
+            model = frozen_copy(model, inputs)
         steps["infer", setting] = _inference_step(model, setting, inputs)
     return steps
 
@@ -288,12 +289,13 @@ def _train_step(
 def _inference_step(
     model: nn.Module, setting: Setting, images: torch.Tensor
 ) -> Callable[[], torch.Tensor]:
-    """Eval-mode forward without autograd."""
+    """Eval-mode forward under ``torch.inference_mode``, as Lightning's evaluation and
+    prediction run (``Trainer(inference_mode=True)``, its default)."""
     model.eval()
     forward = torch.compile(model) if setting.compile else model
 
     def step() -> torch.Tensor:
-        with torch.no_grad(), _autocast(setting, images.device):
+        with torch.inference_mode(), _autocast(setting, images.device):
             return forward(images)
 
     return step
@@ -385,7 +387,9 @@ def _peak_notes(
 ) -> list[str]:
     size = PEAK_MATMUL_SIZE[device.type]
     peaks = ", ".join(
-        f"{dtype} {fmt(None if peak is None else peak / 1e9, 0)} GFLOP/s"
+        f"{dtype} skipped ({bf16_why})"
+        if dtype == "bf16" and bf16_why
+        else f"{dtype} {fmt(None if peak is None else peak / 1e9, 0)} GFLOP/s"
         for dtype, peak in (("fp32", fp32_peak), ("bf16", bf16_peak))
     )
     failures = [
@@ -396,7 +400,7 @@ def _peak_notes(
     return [
         "cl = channels_last memory format, bf16 = torch.autocast(bfloat16), "
         "compile = torch.compile (inductor, default mode), folded = BatchNorm folded into the "
-        "convs (as evaluation runs), previous block = the radix sums as strided reductions. "
+        "convs and the blocks' in-place inference forms (as evaluation runs), previous block = the radix sums as strided reductions. "
         "Same weights and batch for every row.",
         f"conv+mm % of time: share of the profiled op self time ({PROFILED_CALLS} calls, "
         "torch.profiler) in convolutions and matmuls; the rest is normalisation, activations, "
@@ -406,7 +410,7 @@ def _peak_notes(
         f"FLOPs per image: 2 x {macs / 1e9:.2f} GMACs for inference, x{TRAIN_FLOPS_PER_FORWARD} "
         "for a train step (backward ~ 2 x forward).",
         f"Peak = median of interleaved {size}x{size} matmuls in the same run: {peaks}.",
-        *([f"bf16 rows and peak skipped: {bf16_why}."] if bf16_why else []),
+        *([f"bf16 rows skipped: {bf16_why}."] if bf16_why else []),
         *_tf32_note(device),
         *failures,
     ]

@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from src.models.compiled import disagreement
+from src.models.inference_blocks import use_inference_blocks
 
 # Largest relative difference (per output tensor) between folded and original fp32 outputs:
 # folding reassociates one multiply-add per layer (~1e-7 each); a wrong fold is off by O(1).
@@ -120,9 +121,16 @@ def inference_layout(images: torch.Tensor) -> torch.memory_format:
     return torch.preserve_format
 
 
+def frozen_copy(network: nn.Module, example: torch.Tensor) -> nn.Module:
+    """:func:`fold_batchnorm` of ``network`` with its blocks in their inference forms
+    (:mod:`src.models.inference_blocks`): what frozen-weights inference runs, in the layout of
+    ``network``."""
+    return use_inference_blocks(fold_batchnorm(network, example))
+
+
 def inference_copy(network: nn.Module, images: torch.Tensor) -> nn.Module:
-    """:func:`fold_batchnorm` of ``network`` in :func:`inference_layout` (the copy's layout
+    """:func:`frozen_copy` of ``network`` in :func:`inference_layout` (the copy's layout
     only: the training network keeps its own); feed it images in that layout."""
-    folded = fold_batchnorm(network, images)
+    folded = frozen_copy(network, images)
     layout = inference_layout(images)
     return folded if layout is torch.preserve_format else folded.to(memory_format=layout)

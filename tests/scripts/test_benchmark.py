@@ -28,32 +28,40 @@ def test_backbone_section_has_a_row_per_setting(tmp_path: Path) -> None:
     assert machine.column("item")[:4] == ["CPU", "logical cores", "torch threads", "torch"]
     assert machine.column("value")[2] == "1"
     assert "ATen CPU capability" in machine.column("item")
-    eager = [
-        "official fp32 eager",
-        "previous block fp32 eager",
-        "ours fp32 eager",
-        "ours cl",
-        "ours bf16",
-        "previous block cl + bf16",
-        "ours cl + bf16",
-    ]
-    folded_bf16 = ["ours cl + bf16 + folded"]
-    skipped = ["ours compile", "ours cl + bf16 + compile"]
-    assert train.column("setting") == [*eager, *skipped]
+    fp32 = ["official fp32 eager", "previous block fp32 eager", "ours fp32 eager", "ours cl"]
+    bf16 = ["ours bf16", "previous block cl + bf16", "ours cl + bf16"]
     default = "ours cl + folded"  # the default fp32 inference path: inference only
-    assert infer.column("setting") == [*eager[:4], default, *eager[4:], *folded_bf16, *skipped]
-    for table in (train, infer):
+    folded_bf16 = ["ours cl + bf16 + folded"]
+    compiled = ["ours compile", "ours cl + bf16 + compile"]
+    # the benchmark's own rule: bf16 rows run only where bf16 has hardware, else are skipped
+    bf16_why = bf16_problem(torch.device("cpu"))
+    if bf16_why is None:
+        train_rows, infer_rows = [*fp32, *bf16], [*fp32, default, *bf16, *folded_bf16]
+        train_skipped, infer_skipped = compiled, compiled
+    else:
+        train_rows, infer_rows = fp32, [*fp32, default]
+        train_skipped, infer_skipped = [*bf16, *compiled], [*bf16, *folded_bf16, *compiled]
+    assert train.column("setting") == [*train_rows, *train_skipped]
+    assert infer.column("setting") == [*infer_rows, *infer_skipped]
+    for table, skipped in ((train, train_skipped), (infer, infer_skipped)):
         timed = len(table.column("setting")) - len(skipped)
         assert table.column("x official")[0] == "1.00"
         assert table.column("img/s")[timed:] == ["skipped"] * len(skipped)
         assert all(float(cell.replace(",", "")) > 0 for cell in table.column("img/s")[:timed])
         shares = [float(cell) for cell in table.column("conv+mm % of time")[:timed]]
         assert all(0 < share <= 100 for share in shares)
+    peak_note = next(note for note in train.notes if note.startswith("Peak = "))
+    if bf16_why is None:
+        assert "bf16 — GFLOP/s" not in peak_note
+    else:
+        assert f"bf16 skipped ({bf16_why})" in peak_note
     # Same weights: ours and the previous block in fp32 give the official logits.
     assert all(float(cell) < 1e-4 for cell in infer.column("max |Δ logit|")[1:3])
     written = out.read_text()
     assert "### Backbone: train step (resnest14, batch 2, 32 px, cpu)" in written
     assert "| ours cl + bf16 |" in written
+    assert ("| ours cl + bf16 | skipped |" in written) == (bf16_why is not None)
+    assert f"ATen CPU capability | {torch.backends.cpu.get_cpu_capability()}" in written
 
 
 def test_the_benchmark_compiles_into_the_cache_of_this_cpu_capability(

@@ -132,7 +132,10 @@ class Bottleneck(nn.Module):
             out = self.relu(self.dropblock2(self.bn2(out)))
         if self.avd_layer is not None and not self.avd_first:
             out = self.avd_layer(out)
-        out = self.dropblock3(self.bn3(self.conv3(out)))
+        return self.join(self.dropblock3(self.bn3(self.conv3(out))), shortcut)
+
+    def join(self, out: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
+        """The residual connection: the block's output added to the shortcut, then ReLU."""
         return self.relu(out + shortcut)
 
 

@@ -113,13 +113,21 @@ class SplitAttentionConv2d(nn.Module):
             gap = F.adaptive_avg_pool2d(x, 1)
             return x * torch.sigmoid(self.fc2(self.relu(self.bn1(self.fc1(gap)))))
         splits = x.split(self.channels, dim=1)
-        gap = F.adaptive_avg_pool2d(radix_sum(splits), 1)
-        logits = self.fc2(self.relu(self.bn1(self.fc1(gap))))
+        logits = self.fc2(self.relu(self.bn1(self.fc1(self.pooled_radix_sum(x, splits)))))
         # fc2 is cardinal-major (K, R, C/K): bring R to the front (radix-major), softmax over it,
         # then line the weights up with the splits (R, C).
         attention = logits.unflatten(1, (self.cardinality, self.radix, -1)).transpose(1, 2)
         attention = attention.softmax(dim=1).reshape(-1, self.radix * self.channels, 1, 1)
-        weights = attention.split(self.channels, dim=1)
+        return self.weighted_radix_sum(splits, attention.split(self.channels, dim=1))
+
+    def pooled_radix_sum(self, x: torch.Tensor, splits: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The global average of the splits' sum, B x C x 1 x 1, in the official order."""
+        return F.adaptive_avg_pool2d(radix_sum(splits), 1)
+
+    def weighted_radix_sum(
+        self, splits: Sequence[torch.Tensor], weights: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
+        """The splits weighted by their attention and added, in the official order."""
         return radix_sum([split * weight for split, weight in zip(splits, weights, strict=True)])
 
 
