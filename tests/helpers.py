@@ -98,14 +98,18 @@ def run_entry_point(
     env: dict[str, str] | None = None,
     cwd: Path = REPO_ROOT,
     timeout: float = 600,
+    how: str | None = None,
 ) -> Run:
     """Run ``python <script> <overrides>`` (``script`` relative to the repository root, e.g.
     ``src/train.py``) from ``cwd``, and check that it succeeded (or, ``succeed=False``, failed).
 
     ``run_dir`` pins the run directory; with None the run makes its own (pass
     ``paths.log_dir=...`` to keep it under the test's folder). ``env`` adds to the environment.
+    ``how`` (``forked`` or ``fresh``) overrides the session's way of starting runs
+    (``RESNEST_TEST_ENTRY_POINTS``, tests/entry_points.py).
     """
-    process = run_command(command(script, overrides), environment(run_dir, env), cwd, timeout)
+    argv, full_env = command(script, overrides), environment(run_dir, env)
+    process = run_command(argv, full_env, cwd, timeout, how)
     run = Run(stdout=process.stdout, stderr=process.stderr, run_dir=run_dir)
     verdict = "failed" if succeed else "succeeded"
     assert (process.returncode == 0) == succeed, (
