@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import torch
 
-from tests.entry_points import ServedProcess, start_entry_point
 from tests.helpers import REPO_ROOT, command, environment
+from tests.runner.client import ServedProcess, start_entry_point
 from tests.training.stall_at_step import STALLED
 
 

@@ -1,6 +1,6 @@
 """A run forked from the suite's warm server is the run a user gets from ``python src/train.py``.
 
-The same short training run, started once as a fork (tests/entry_point_server.py) and once in a
+The same short training run, started once as a fork (tests/runner/server.py) and once in a
 fresh interpreter, must end alike: exit code, the files of its run directory, every logged metric
 to the last digit (same seed, same CPU kernels and thread count), the final table, the log
 messages and everything written to stderr (a warning or message printed while the server
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.entry_points import FORKED, FRESH
 from tests.helpers import Run, run_entry_point, small_cls_run
+from tests.runner.client import FORKED, FRESH
 
 FINAL_TABLE = "final metrics"  # the title of the table a training run ends with
 LOG_PREFIX = re.compile(r"^\[[^\]]*\]")  # a log record's timestamp

@@ -1,4 +1,4 @@
-"""The client of tests/entry_point_server.py: entry-point runs as forks of one warm process.
+"""The client of tests/runner/server.py: entry-point runs as forks of one warm process.
 
 ``RESNEST_TEST_ENTRY_POINTS=fresh`` in the environment of pytest turns the server off: every
 entry-point run is then ``python <script> ...`` in a fresh interpreter, as a user types it
@@ -11,7 +11,6 @@ settings) gets a fresh interpreter from the caller. A run that a test signals or
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import selectors
@@ -23,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-SERVER_SCRIPT = Path(__file__).resolve().with_name("entry_point_server.py")
+SERVER_SCRIPT = Path(__file__).resolve().with_name("server.py")
 FOLLOW_INTERVAL_S = 0.02  # how often a followed output is read again while its run is quiet
 UNBOUNDED_S = 24 * 3600.0  # wait() without a timeout
 # Variables that the preloaded modules read only once a run starts, so a forked child may
@@ -52,7 +51,7 @@ READ_AT_RUN_TIME = (
 )
 
 
-# The environment between tests (tests/conftest.py fills it before the first test): the server
+# The environment between tests (tests/runner/plugin.py fills it before the first test): the server
 # starts with it, even when its first run is asked for by a test that has changed the environment.
 SESSION_ENV: dict[str, str] = {}
 
@@ -88,7 +87,6 @@ class EntryPointServer:
         self.pending = b""  # what has been read of the replies beyond the last whole line
         self.ended: dict[int, int] = {}  # exit codes of children, by pid, as reported
         self.outputs = tempfile.TemporaryDirectory(prefix="entry_point_outputs_")  # started runs'
-        atexit.register(self.close)
 
     def serves(self, env: Mapping[str, str]) -> bool:
         """Whether a run with ``env`` can be a fork of the server (see the module docstring)."""
@@ -176,8 +174,16 @@ class EntryPointServer:
 
 
 _server: EntryPointServer | None = None
-# how the session's runs were started, for the summary at the end (tests/conftest.py)
+# how the session's runs were started, for the summary at the end (tests/runner/plugin.py)
 RUNS = {"forked": 0, "fresh interpreter": 0}
+
+
+def close_server() -> None:
+    """Stop the session's server, if it was started (tests/runner/plugin.py, at session end)."""
+    global _server
+    if _server is not None:
+        _server.close()
+        _server = None
 
 
 def _server_for(env: Mapping[str, str], how: str | None) -> EntryPointServer | None:

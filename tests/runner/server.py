@@ -12,7 +12,7 @@ own. The server runs no tensor op, and before each fork it checks that it is the
 its process (:func:`check_single_threaded`): a fork copies only the forking thread, so a lock
 another thread held would stay locked in the child forever.
 
-Protocol (tests/entry_points.py is the client): one JSON request a line on stdin,
+Protocol (tests/runner/client.py is the client): one JSON request a line on stdin,
 ``{"argv", "env", "cwd", "stdout", "stderr"}``; for each, two JSON lines back on the reply pipe:
 ``{"pid": ...}`` once the child exists and ``{"pid": ..., "returncode": ...}`` when it has ended
 (negative: the signal that ended it, as in :mod:`subprocess`). Several children may run at once
@@ -22,7 +22,6 @@ between the start and the end of another. End of stdin stops the server.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import json
 import os
@@ -30,12 +29,11 @@ import runpy
 import selectors
 import signal
 import sys
-import threading
 from pathlib import Path
 
 REPLIES = os.fdopen(os.dup(1), "w", buffering=1)
 os.dup2(2, 1)  # whatever is printed while importing goes to the log, not into the replies
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # the root, not tests/, for `import src`
+sys.path[0] = str(Path(__file__).resolve().parents[2])  # the root, for `import src`
 
 # What src/train.py, src/eval.py and src/predict.py import, so the children find it loaded.
 import hydra  # noqa: E402, F401
@@ -48,38 +46,7 @@ import src.prediction.run  # noqa: E402, F401
 import src.runs.resume  # noqa: E402, F401
 import src.tasks.classification_module  # noqa: E402, F401
 import src.tasks.segmentation_module  # noqa: E402, F401
-
-TASKS = Path("/proc/self/task")  # Linux: one entry per thread of this process
-
-
-def stop_openblas_threads() -> None:
-    """Stop the idle thread pools that each OpenBLAS copy (numpy's, scipy's, OpenCV's) starts
-    when it is loaded. OpenBLAS stops them itself before every fork (its ``pthread_atfork``
-    handler) and starts them again on its next call, in the server and in each child alike;
-    stopping them here, once, leaves the server the single thread that the check asks for."""
-    if not TASKS.exists():
-        return
-    with open("/proc/self/maps") as maps:
-        libraries = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1]}
-    for library in sorted(libraries):
-        shutdown = getattr(ctypes.CDLL(library), "blas_thread_shutdown_", None)
-        if shutdown is not None:  # absent from builds without threads
-            shutdown()
-
-
-def check_single_threaded() -> None:
-    """Refuse to fork while any other thread runs in this process: Python threads (``threading``)
-    and threads of native libraries alike (the OS's list, where it has one)."""
-    python_threads = [thread.name for thread in threading.enumerate()]
-    os_threads = sorted(TASKS.iterdir()) if TASKS.exists() else []
-    if len(python_threads) == 1 and len(os_threads) <= 1:
-        return
-    names = [(task / "comm").read_text().strip() + f" (tid {task.name})" for task in os_threads]
-    raise RuntimeError(
-        "the entry-point server is not single-threaded, so it may not fork: Python threads "
-        f"{python_threads}, OS threads {names or 'not listed on this OS'}; find what started "
-        "them at import (tests/entry_point_server.py) or run RESNEST_TEST_ENTRY_POINTS=fresh"
-    )
+from tests.runner.threads import check_single_threaded, stop_openblas_threads  # noqa: E402
 
 
 def serve() -> dict:
