@@ -3,9 +3,9 @@
 Training tests need real processes: to kill them, to run DDP, and because deterministic mode
 changes process-wide torch settings. Every test that runs an entry point goes through
 ``run_entry_point`` (or, to signal or kill the process, ``command`` and ``environment`` with
-``tests.entry_points.start_entry_point``), and builds its overrides from the pieces below,
+``tests.runner.client.start_entry_point``), and builds its overrides from the pieces below,
 adding only what is special about it. Both start each run as a fork of a process that has
-already imported the project (tests/entry_point_server.py), so a run of a few steps does not
+already imported the project (tests/runner/server.py), so a run of a few steps does not
 pay the imports again.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.entry_points import run_command
+from tests.runner.client import run_command
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -98,14 +98,18 @@ def run_entry_point(
     env: dict[str, str] | None = None,
     cwd: Path = REPO_ROOT,
     timeout: float = 600,
+    how: str | None = None,
 ) -> Run:
     """Run ``python <script> <overrides>`` (``script`` relative to the repository root, e.g.
     ``src/train.py``) from ``cwd``, and check that it succeeded (or, ``succeed=False``, failed).
 
     ``run_dir`` pins the run directory; with None the run makes its own (pass
     ``paths.log_dir=...`` to keep it under the test's folder). ``env`` adds to the environment.
+    ``how`` (``forked`` or ``fresh``) overrides the session's way of starting runs
+    (``RESNEST_TEST_ENTRY_POINTS``, tests/runner/client.py).
     """
-    process = run_command(command(script, overrides), environment(run_dir, env), cwd, timeout)
+    argv, full_env = command(script, overrides), environment(run_dir, env)
+    process = run_command(argv, full_env, cwd, timeout, how)
     run = Run(stdout=process.stdout, stderr=process.stderr, run_dir=run_dir)
     verdict = "failed" if succeed else "succeeded"
     assert (process.returncode == 0) == succeed, (

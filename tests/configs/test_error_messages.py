@@ -16,8 +16,8 @@ from src.models.backbones.weights_file import PretrainedWeightsError
 from src.runs.command_line import check_command_line
 from src.runs.error_report import ReportedError, instantiation_message, report_errors
 from src.utils.config_validation import ConfigError
-from tests.entry_points import run_command
 from tests.helpers import CONFIG_DIR, QUIET, REPO_ROOT, command, environment
+from tests.runner.client import run_command
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from scripts.make_shards import main as make_shards
 from tests.helpers import QUIET, SMALL_CLS, run_entry_point, small_cls_run
 from tests.training.resume_checks import last_checkpoint, start_stalled
 
@@ -21,14 +20,6 @@ pytestmark = pytest.mark.slow
 
 RECORDING = "data._target_=tests.distributed.recording_data.RecordingImageNetDataModule"
 STALL = "+callbacks.stall._target_=tests.training.stall_at_step.StallAtStep"
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory: pytest.TempPathFactory, small_toy_imagenet_root: Path) -> Path:
-    """The small toy ImageNet (8 classes x 8 train / 4 val) as shards."""
-    out = tmp_path_factory.mktemp("shards") / "imagenet"
-    make_shards(["data=toy_imagenet", f"data.root={small_toy_imagenet_root}", f"out={out}"])
-    return out
 
 
 EPOCHS = 2
@@ -52,9 +43,16 @@ def _last_row(run_dir: Path) -> dict[str, str]:
     return list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))[-1]
 
 
-def test_each_sample_once_per_epoch_across_two_processes(tmp_path: Path, shards: Path) -> None:
+def test_each_sample_once_per_epoch_across_two_processes(
+    tmp_path: Path, small_imagenet_shards: Path
+) -> None:
     record = tmp_path / "seen"
-    overrides = [*_overrides(shards), "trainer=ddp_cpu", RECORDING, f"+data.record_dir={record}"]
+    overrides = [
+        *_overrides(small_imagenet_shards),
+        "trainer=ddp_cpu",
+        RECORDING,
+        f"+data.record_dir={record}",
+    ]
     run_entry_point("src/train.py", overrides, tmp_path / "ddp")
     train = [_seen(record / f"train-rank{rank}.txt") for rank in (0, 1)]
     assert len(train[0]) == len(train[1]) == 32 * EPOCHS
@@ -66,7 +64,7 @@ def test_each_sample_once_per_epoch_across_two_processes(tmp_path: Path, shards:
     assert len(set(val)) == 32 and set(Counter(val).values()) == {EPOCHS}
     # the same checkpoint validated on one process and on two: the same figures
     checkpoint = tmp_path / "ddp" / "checkpoints" / "last.ckpt"
-    evaluate = [*SMALL_CLS, QUIET, f"data.root={shards}", "data.format=shards"]
+    evaluate = [*SMALL_CLS, QUIET, f"data.root={small_imagenet_shards}", "data.format=shards"]
     evaluate.append(f"ckpt_path={checkpoint}")
     run_entry_point("src/eval.py", evaluate, tmp_path / "single")
     run_entry_point("src/eval.py", [*evaluate, "trainer=ddp_cpu"], tmp_path / "pair")
@@ -76,10 +74,14 @@ def test_each_sample_once_per_epoch_across_two_processes(tmp_path: Path, shards:
 
 
 def test_a_two_process_run_killed_mid_epoch_is_not_resumed_on_one(
-    tmp_path: Path, shards: Path
+    tmp_path: Path, small_imagenet_shards: Path
 ) -> None:
     run_dir = tmp_path / "run"
-    common = [*_overrides(shards), "callbacks.last_checkpoint.every_n_train_steps=2", STALL]
+    common = [
+        *_overrides(small_imagenet_shards),
+        "callbacks.last_checkpoint.every_n_train_steps=2",
+        STALL,
+    ]
     process, _ = start_stalled(3, [*common, "ckpt_path=last", "trainer=ddp_cpu"], run_dir)
     process.kill()
     process.wait()

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from src.callbacks.time_account import METRIC_PREFIX
-from tests.entry_points import ServedProcess, start_entry_point
 from tests.helpers import REPO_ROOT, command, environment
+from tests.runner.client import ServedProcess, start_entry_point
 from tests.training.stall_at_step import STALLED
 
 

@@ -17,8 +17,8 @@ from src.runs.lock import read_holder
 from src.runs.resume import checkpoints_newest_first
 from src.runs.stop_signals import exit_code
 from src.utils.write_failures import WRITE_FAILED_EXIT
-from tests.entry_points import ServedProcess, start_entry_point
 from tests.helpers import REPO_ROOT, command, environment, run_entry_point, small_cls_run
+from tests.runner.client import ServedProcess, start_entry_point
 from tests.training.faults_in_run import STALLED_IN_VALIDATION, STALLED_IN_WRITE
 from tests.training.resume_checks import start_until
 from tests.training.stall_at_step import STALLED

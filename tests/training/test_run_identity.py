@@ -13,8 +13,8 @@ import yaml
 
 from src.pipeline import resolve_ckpt_path
 from src.runs.identity import new_run_id
-from tests.entry_points import start_entry_point
 from tests.helpers import REPO_ROOT, command, environment, run_entry_point, small_cls_run
+from tests.runner.client import start_entry_point
 
 pytestmark = pytest.mark.slow
 

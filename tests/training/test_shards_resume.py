@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from scripts.make_shards import main as make_shards
 from tests.helpers import run_entry_point, small_cls_run
 from tests.training.record_trained_samples import TrainedSample, read_trained, recording_to
 from tests.training.resume_checks import assert_same_history, assert_same_weights, start_stalled
@@ -22,13 +21,6 @@ pytestmark = pytest.mark.slow
 EPOCHS, BATCHES = 2, 5  # of the 8 batches of 8 that the 64 training samples make
 STALL = "+callbacks.stall._target_=tests.training.stall_at_step.StallAtStep"
 NEVER = 10**6
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory: pytest.TempPathFactory, small_toy_imagenet_root: Path) -> Path:
-    out = tmp_path_factory.mktemp("shards") / "imagenet"
-    make_shards(["data=toy_imagenet", f"data.root={small_toy_imagenet_root}", f"out={out}"])
-    return out
 
 
 def _overrides(shards: Path) -> list[str]:
@@ -49,15 +41,15 @@ def _in_epoch(samples: list[TrainedSample], epoch: int) -> list[str]:
 
 
 def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(
-    tmp_path: Path, shards: Path
+    tmp_path: Path, small_imagenet_shards: Path
 ) -> None:
     notes = {part: tmp_path / f"{part}.txt" for part in ("uninterrupted", "killed", "resumed")}
     uninterrupted = tmp_path / "uninterrupted"
-    overrides = [*_overrides(shards), f"+callbacks.stall.step={NEVER}"]
+    overrides = [*_overrides(small_imagenet_shards), f"+callbacks.stall.step={NEVER}"]
     overrides += recording_to(notes["uninterrupted"])
     run_entry_point("src/train.py", overrides, uninterrupted)
     resumed = tmp_path / "resumed"
-    overrides = [*_overrides(shards), "ckpt_path=last"]
+    overrides = [*_overrides(small_imagenet_shards), "ckpt_path=last"]
     killed_part = [*overrides, *recording_to(notes["killed"])]
     process, _ = start_stalled(7, killed_part, resumed)  # loses step 7 of the second epoch
     process.kill()

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from scripts.make_shards import main as make_shards
 from tests.helpers import last_logged, run_entry_point, short_run, small_cls_run
 from tests.object_storage import CREDENTIALS, storage_options, upload
 from tests.training.record_trained_samples import digests_per_epoch, recording_to
@@ -24,31 +23,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory: pytest.TempPathFactory, small_toy_imagenet_root: Path) -> Path:
-    """The small toy ImageNet (64 train / 32 val) as shards."""
-    out = tmp_path_factory.mktemp("shards") / "imagenet"
-    make_shards(["data=toy_imagenet", f"data.root={small_toy_imagenet_root}", f"out={out}"])
-    return out
-
-
-@pytest.fixture(scope="module")
-def seg_shards(tmp_path_factory: pytest.TempPathFactory, small_toy_ade20k_root: Path) -> Path:
-    """The small toy ADE20K (16 train / 8 val) as shards."""
-    out = tmp_path_factory.mktemp("shards") / "ade20k"
-    make_shards(["data=toy_ade20k", f"data.root={small_toy_ade20k_root}", f"out={out}"])
-    return out
-
-
-@pytest.fixture(scope="module")
-def s3_shards(shards: Path, s3_endpoint: str) -> str:
+def s3_shards(small_imagenet_shards: Path, s3_endpoint: str) -> str:
     """The shards uploaded to the server as they are: their ``s3://`` URL."""
-    return upload(shards, s3_endpoint, "toy/imagenet")
+    return upload(small_imagenet_shards, s3_endpoint, "toy/imagenet")
 
 
 @pytest.fixture(scope="module")
-def s3_seg_shards(seg_shards: Path, s3_endpoint: str) -> str:
+def s3_seg_shards(small_ade20k_shards: Path, s3_endpoint: str) -> str:
     """The segmentation shards uploaded to the server as they are: their ``s3://`` URL."""
-    return upload(seg_shards, s3_endpoint, "toy/ade20k")
+    return upload(small_ade20k_shards, s3_endpoint, "toy/ade20k")
 
 
 def _from_shards(run: list[str], root: str | Path) -> list[str]:
@@ -62,8 +45,8 @@ def _seg_run(batches: int, epochs: int = 1) -> list[str]:
 # per task: a short run of 3 steps, the metric its validation logs, and the fixtures of its
 # shards in a local folder and on the server
 SHORT_RUNS = {
-    "classification": (small_cls_run(3), "val/acc1", "shards", "s3_shards"),
-    "segmentation": (_seg_run(3), "val/miou", "seg_shards", "s3_seg_shards"),
+    "classification": (small_cls_run(3), "val/acc1", "small_imagenet_shards", "s3_shards"),
+    "segmentation": (_seg_run(3), "val/miou", "small_ade20k_shards", "s3_seg_shards"),
 }
 
 
@@ -127,14 +110,18 @@ def _same_samples_each_epoch(
 
 
 def test_each_epoch_from_shards_trains_on_the_file_trees_classification_samples(
-    tmp_path: Path, shards: Path, small_toy_imagenet_root: Path
+    tmp_path: Path, small_imagenet_shards: Path, small_toy_imagenet_root: Path
 ) -> None:
     run = small_cls_run(8, 2)  # the 64 training images, in 8 batches of 8, twice
-    _same_samples_each_epoch(run, 2, small_toy_imagenet_root, shards, tmp_path, "val/acc1")
+    _same_samples_each_epoch(
+        run, 2, small_toy_imagenet_root, small_imagenet_shards, tmp_path, "val/acc1"
+    )
 
 
 def test_each_epoch_from_shards_trains_on_the_file_trees_segmentation_samples(
-    tmp_path: Path, seg_shards: Path, small_toy_ade20k_root: Path
+    tmp_path: Path, small_ade20k_shards: Path, small_toy_ade20k_root: Path
 ) -> None:
     run = _seg_run(4)  # the 16 training images, in 4 batches of 4 (the epochs: above)
-    _same_samples_each_epoch(run, 1, small_toy_ade20k_root, seg_shards, tmp_path, "val/miou")
+    _same_samples_each_epoch(
+        run, 1, small_toy_ade20k_root, small_ade20k_shards, tmp_path, "val/miou"
+    )

@@ -1,6 +1,8 @@
-"""The client of tests/entry_point_server.py: entry-point runs as forks of one warm process.
+"""The client of tests/runner/server.py: entry-point runs as forks of one warm process.
 
-A run goes to the server only when its environment differs from the server's own in variables
+``RESNEST_TEST_ENTRY_POINTS=fresh`` in the environment of pytest turns the server off: every
+entry-point run is then ``python <script> ...`` in a fresh interpreter, as a user types it
+(``forked``, the default, forks where it can). Otherwise a run goes to the server only when its environment differs from the server's own in variables
 that are read when a run starts (not at import, when the server read them): the run dir, W&B's
 settings, the weights folder, S3 credentials. Anything else (proxies, caches, thread or kernel
 settings) gets a fresh interpreter from the caller. A run that a test signals or kills
@@ -9,7 +11,6 @@ settings) gets a fresh interpreter from the caller. A run that a test signals or
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import selectors
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-SERVER_SCRIPT = Path(__file__).resolve().with_name("entry_point_server.py")
+SERVER_SCRIPT = Path(__file__).resolve().with_name("server.py")
 FOLLOW_INTERVAL_S = 0.02  # how often a followed output is read again while its run is quiet
 UNBOUNDED_S = 24 * 3600.0  # wait() without a timeout
 # Variables that the preloaded modules read only once a run starts, so a forked child may
@@ -33,6 +34,10 @@ UNBOUNDED_S = 24 * 3600.0  # wait() without a timeout
 # parameters from the W&B config. boto3 reads AWS_* when a run opens its S3 client; litdata's
 # optimize() (a test converting shards in its own process) leaves DATA_OPTIMIZER_* set, which
 # only a conversion reads.
+# How entry-point runs start (docs/testing.md): the variable and its values, the default first.
+MODE_VARIABLE = "RESNEST_TEST_ENTRY_POINTS"
+FORKED, FRESH = "forked", "fresh"
+MODES = (FORKED, FRESH)
 READ_AT_RUN_TIME = (
     "RUN_DIR",
     "RESNEST_WEIGHTS_DIR",
@@ -46,9 +51,17 @@ READ_AT_RUN_TIME = (
 )
 
 
-# The environment between tests (tests/conftest.py fills it before the first test): the server
+# The environment between tests (tests/runner/plugin.py fills it before the first test): the server
 # starts with it, even when its first run is asked for by a test that has changed the environment.
 SESSION_ENV: dict[str, str] = {}
+
+
+def mode() -> str:
+    """How this session starts its entry-point runs, from ``RESNEST_TEST_ENTRY_POINTS``."""
+    value = os.environ.get(MODE_VARIABLE, FORKED)
+    if value not in MODES:
+        raise ValueError(f"{MODE_VARIABLE}={value!r}: use one of {', '.join(MODES)}")
+    return value
 
 
 def _read_at_run_time(name: str) -> bool:
@@ -74,7 +87,6 @@ class EntryPointServer:
         self.pending = b""  # what has been read of the replies beyond the last whole line
         self.ended: dict[int, int] = {}  # exit codes of children, by pid, as reported
         self.outputs = tempfile.TemporaryDirectory(prefix="entry_point_outputs_")  # started runs'
-        atexit.register(self.close)
 
     def serves(self, env: Mapping[str, str]) -> bool:
         """Whether a run with ``env`` can be a fork of the server (see the module docstring)."""
@@ -162,26 +174,48 @@ class EntryPointServer:
 
 
 _server: EntryPointServer | None = None
-# how the session's runs were started, for the summary at the end (tests/conftest.py)
+# how the session's runs were started, for the summary at the end (tests/runner/plugin.py)
 RUNS = {"forked": 0, "fresh interpreter": 0}
 
 
-def _server_for(env: Mapping[str, str]) -> EntryPointServer | None:
-    """The session's server if a run with ``env`` can fork from it (counted either way)."""
+def close_server() -> None:
+    """Stop the session's server, if it was started (tests/runner/plugin.py, at session end)."""
     global _server
+    if _server is not None:
+        _server.close()
+        _server = None
+
+
+def _server_for(env: Mapping[str, str], how: str | None) -> EntryPointServer | None:
+    """The session's server if a run with ``env`` is to fork from it (counted either way):
+    ``how`` is ``forked`` (an error if ``env`` does not allow it), ``fresh``, or None for the
+    session's :func:`mode`."""
+    global _server
+    if (how or mode()) == FRESH:
+        RUNS["fresh interpreter"] += 1
+        return None
     if _server is None:
         _server = EntryPointServer()
     served = _server.serves(env)
+    if how == FORKED and not served:
+        raise ValueError(
+            "a forked run was asked for, but its environment differs from the server's"
+        )
     RUNS["forked" if served else "fresh interpreter"] += 1
     return _server if served else None
 
 
 def run_command(
-    argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout: float
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout: float,
+    how: str | None = None,
 ) -> subprocess.CompletedProcess:
     """``subprocess.run(argv, capture_output=True, text=True)`` for an entry point: a fork of
-    the warm server where the environment allows, else a fresh interpreter."""
-    server = _server_for(env)
+    the warm server where the environment allows, else a fresh interpreter (``how``: see
+    :func:`_server_for`)."""
+    server = _server_for(env, how)
     if server is not None:
         return server.run(argv, env, cwd, timeout)
     return subprocess.run(
@@ -261,7 +295,7 @@ def start_entry_point(
     """``subprocess.Popen(argv, stdout=PIPE, stderr=STDOUT, text=True)`` for an entry point
     that a test signals or kills: a fork of the warm server where the environment allows, else
     a fresh interpreter."""
-    server = _server_for(env)
+    server = _server_for(env, None)
     if server is None:
         return subprocess.Popen(
             argv,

@@ -4,13 +4,15 @@ Every entry-point run of the suite would otherwise pay the same ~5 s of imports 
 Hydra, albumentations, the project) before doing a few steps. This server pays them once; each
 request forks a child that becomes the requested run: its own stdin/stdout/stderr, environment,
 working directory, ``sys.argv`` / ``sys.orig_argv`` and ``sys.path[0]``, the script run as
-``__main__``, and the exit of a normal interpreter up to its teardown (exit code, non-daemon
-threads joined, ``atexit`` handlers, streams flushed; see :func:`exit_without_teardown`). The
-child is a new process, so process-wide state (deterministic mode, seeds, signal handlers, logging
-set up by Hydra) stays its own, as with ``python <script>``. Nothing has started threads when it
-forks.
+``__main__``, and then the ordinary exit of the interpreter: the script's exit code, exception or
+``KeyboardInterrupt`` reaches Python's own top level, which prints, joins threads, runs the
+``atexit`` handlers and tears down as for ``python <script>``. The child is a new process, so
+process-wide state (deterministic mode, seeds, signal handlers, logging set up by Hydra) stays its
+own. The server runs no tensor op, and before each fork it checks that it is the only thread of
+its process (:func:`check_single_threaded`): a fork copies only the forking thread, so a lock
+another thread held would stay locked in the child forever.
 
-Protocol (tests/entry_points.py is the client): one JSON request a line on stdin,
+Protocol (tests/runner/client.py is the client): one JSON request a line on stdin,
 ``{"argv", "env", "cwd", "stdout", "stderr"}``; for each, two JSON lines back on the reply pipe:
 ``{"pid": ...}`` once the child exists and ``{"pid": ..., "returncode": ...}`` when it has ended
 (negative: the signal that ended it, as in :mod:`subprocess`). Several children may run at once
@@ -20,7 +22,6 @@ between the start and the end of another. End of stdin stops the server.
 
 from __future__ import annotations
 
-import atexit
 import gc
 import json
 import os
@@ -28,13 +29,11 @@ import runpy
 import selectors
 import signal
 import sys
-import threading
-import traceback
 from pathlib import Path
 
 REPLIES = os.fdopen(os.dup(1), "w", buffering=1)
 os.dup2(2, 1)  # whatever is printed while importing goes to the log, not into the replies
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # the root, not tests/, for `import src`
+sys.path[0] = str(Path(__file__).resolve().parents[2])  # the root, for `import src`
 
 # What src/train.py, src/eval.py and src/predict.py import, so the children find it loaded.
 import hydra  # noqa: E402, F401
@@ -47,6 +46,7 @@ import src.prediction.run  # noqa: E402, F401
 import src.runs.resume  # noqa: E402, F401
 import src.tasks.classification_module  # noqa: E402, F401
 import src.tasks.segmentation_module  # noqa: E402, F401
+from tests.runner.threads import check_single_threaded, stop_openblas_threads  # noqa: E402
 
 
 def serve() -> dict:
@@ -73,6 +73,7 @@ def serve() -> dict:
                 line, pending = pending.split(b"\n", 1)
                 sys.stdout.flush()
                 sys.stderr.flush()
+                check_single_threaded()
                 pid = os.fork()
                 if pid == 0:
                     signal.set_wakeup_fd(-1)
@@ -117,41 +118,9 @@ def become(request: dict) -> None:
     sys.path[0] = str(Path(sys.argv[0]).resolve().parent)  # as Python does for a script
 
 
-def run_script() -> int:
-    """Run ``sys.argv[0]`` as ``__main__`` and return the exit code the interpreter would give
-    (a ``SystemExit``'s code, 1 for an uncaught exception after its traceback)."""
-    try:
-        runpy.run_path(sys.argv[0], run_name="__main__")
-    except SystemExit as exc:
-        if exc.code is None or isinstance(exc.code, int):
-            return exc.code or 0
-        print(exc.code, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        traceback.print_exc()
-        return -signal.SIGINT  # as Python does: the run ends by SIGINT itself
-    except BaseException:
-        traceback.print_exc()
-        return 1
-    return 0
-
-
-def exit_without_teardown(code: int) -> None:
-    """Exit as the interpreter does up to its teardown: join non-daemon threads, run the
-    ``atexit`` handlers, flush the standard streams; then end the process. Tearing down the
-    modules of a fork of the server (torch, Lightning) frees every object it inherited, which
-    copies most of the server's memory and took as long as a short run itself."""
-    threading._shutdown()  # what Py_FinalizeEx does first: wait for non-daemon threads
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    if code == -signal.SIGINT:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-    os._exit(code & 0xFF)
-
-
 if __name__ == "__main__":
+    stop_openblas_threads()
     gc.freeze()  # what was imported stays out of the children's collections (and their memory)
     become(serve())
-    exit_without_teardown(run_script())
+    # The script's exit code, exception or interrupt goes on to the interpreter's top level.
+    runpy.run_path(sys.argv[0], run_name="__main__")
