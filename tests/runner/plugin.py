@@ -49,7 +49,7 @@ def pytest_testnodedown(node: object, error: object) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """How the entry-point runs of ``run_entry_point`` were started (tests/entry_points.py),
+    """How the entry-point runs of ``run_entry_point`` were started (tests/runner/client.py),
     over every worker: a fresh interpreter costs ~5 s of imports that a fork does not."""
     if any(RUNS.values()):
         counts = ", ".join(f"{count} {how}" for how, count in RUNS.items())
