@@ -174,6 +174,8 @@ class EntryPointServer:
 
 
 _server: EntryPointServer | None = None
+# set by tests/runner/plugin.py for the test at hand when it is marked ``fresh_interpreter``
+FRESH_FOR_THIS_TEST = False
 # how the session's runs were started, for the summary at the end (tests/runner/plugin.py)
 RUNS = {"forked": 0, "fresh interpreter": 0}
 
@@ -189,9 +191,9 @@ def close_server() -> None:
 def _server_for(env: Mapping[str, str], how: str | None) -> EntryPointServer | None:
     """The session's server if a run with ``env`` is to fork from it (counted either way):
     ``how`` is ``forked`` (an error if ``env`` does not allow it), ``fresh``, or None for the
-    session's :func:`mode`."""
+    session's :func:`mode` (fresh for a test marked ``fresh_interpreter``)."""
     global _server
-    if (how or mode()) == FRESH:
+    if (how or (FRESH if FRESH_FOR_THIS_TEST else mode())) == FRESH:
         RUNS["fresh interpreter"] += 1
         return None
     if _server is None:

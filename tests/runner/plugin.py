@@ -33,6 +33,16 @@ def _environment_kept() -> Iterator[None]:
         os.environ.update(saved)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_interpreter_when_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test marked ``fresh_interpreter`` checks what only a real process shows (how signals
+    end a run, its exit code, its last words on stderr): its runs start as
+    ``RESNEST_TEST_ENTRY_POINTS=fresh`` starts them, in every session, CI's included."""
+    client.FRESH_FOR_THIS_TEST = request.node.get_closest_marker("fresh_interpreter") is not None
+    yield
+    client.FRESH_FOR_THIS_TEST = False
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The server of this process stops; a test worker hands its run counts to the controller
     (pytest-xdist's workeroutput)."""

@@ -23,7 +23,10 @@ from tests.training.faults_in_run import STALLED_IN_VALIDATION, STALLED_IN_WRITE
 from tests.training.resume_checks import start_until
 from tests.training.stall_at_step import STALLED
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.fresh_interpreter,
+]  # signals and exit codes: real processes
 
 FAULTS = "tests.training.faults_in_run"
 # 2 epochs of 2 steps; checkpoint writes 1 and 2 are epoch 0's epoch_000.ckpt and last.ckpt

@@ -20,7 +20,10 @@ from src.runs.stop_signals import exit_code
 from tests.helpers import run_entry_point, small_cls_run
 from tests.training.resume_checks import assert_same_history, assert_same_weights, start_stalled
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.fresh_interpreter,
+]  # signals and exit codes: real processes
 
 EPOCHS, BATCHES = 2, 4  # 8 steps; each stop below is mid-epoch
 STALL = "+callbacks.stall._target_=tests.training.stall_at_step.StallAtStep"
