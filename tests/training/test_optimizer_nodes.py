@@ -39,7 +39,7 @@ def test_adamw_trains_toy_cls_one_epoch_with_no_decay_groups(
     )
     hparams, groups = saved_optimizer(run.run_dir)
     assert hparams["optimizer"]["_target_"].endswith("AdamW")
-    assert hparams["lr_schedule"]["warmup_epochs"] == 2  # the preset's, under the new optimiser
+    assert hparams["lr_schedule"]["warmup_epochs"] == 1  # the preset's, under the new optimiser
     by_name = {group["name"]: group for group in groups}
     assert set(by_name) == {"decay", "no_decay"}
     assert all(group["betas"] == (0.9, 0.999) for group in groups)  # AdamW's own settings

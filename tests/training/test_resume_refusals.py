@@ -63,7 +63,7 @@ def test_a_refused_resume_changes_no_file_and_a_longer_run_says_how_its_lr_chang
 ) -> None:
     before = file_hashes(run_copy)
     for change, named in (
-        ("model.lr=0.5", "model.lr: 0.1 -> 0.5"),
+        ("model.lr=0.5", "model.lr: 0.2 -> 0.5"),
         ("++model.backbone.radx=4", "model.backbone.radx: '<unset>' -> 4"),
         ("model.backbone.radx=4", "model.backbone.radx"),
     ):
@@ -89,7 +89,7 @@ def test_a_requeue_in_the_pinned_run_dir_that_changes_the_run_is_refused_changin
     refused = run_entry_point(
         "src/train.py", [*saved, "ckpt_path=last", "model.lr=0.5"], run_copy, succeed=False
     )
-    assert "model.lr: 0.1 -> 0.5" in " ".join(refused.output.split()), refused.output[-3000:]
+    assert "model.lr: 0.2 -> 0.5" in " ".join(refused.output.split()), refused.output[-3000:]
     assert file_hashes(run_copy) == before
 
 

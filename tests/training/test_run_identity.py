@@ -78,7 +78,7 @@ def test_resume_refuses_overrides_that_change_what_is_trained(finished_run: Path
     ).output
     text = " ".join(output.split())
     assert f"resuming run {finished_run} with a config that changes what it trains" in text
-    assert "model.lr: 0.1 -> 0.5" in text and "seed: 42 -> 7" in text  # toy_cls: lr 0.1
+    assert "model.lr: 0.2 -> 0.5" in text and "seed: 42 -> 7" in text  # toy_cls: lr 0.2
     assert len(yaml.safe_load((finished_run / "run.yaml").read_text())["starts"]) == 1
 
 

@@ -142,7 +142,7 @@ def test_compare_reads_the_run_without_writing_and_leaves_out_a_half_written_lin
         [str(copy), "--plot", str(tmp_path / "running.png"), "--csv", str(tmp_path / "t.csv")]
     )
     (row,) = list(csv.DictReader((tmp_path / "t.csv").open()))
-    assert row["epochs"] == "8/8" and row["steps"] == "400"
+    assert row["epochs"] == "5/5" and row["steps"] == "250"
     # the best checkpoint's validation, logged last, is the best epoch's
     assert float(row["best val/acc1"]) == pytest.approx(last_logged(run_dir, "val/acc1"), abs=1e-4)
     assert (
