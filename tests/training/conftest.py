@@ -4,9 +4,9 @@ tests of what a finished run holds and does: each run's tests live in one module
 worker. Tests treat these run directories as read-only; one that edits a run's files edits a
 copy.
 
-toy_cls trains from its file tree, as the README's first command does; toy_seg trains from
-shards of its file tree streamed from an S3-compatible server, so that the learning bound is
-also asserted for the shard path (an epoch from shards takes exactly the file tree's samples
+toy_cls trains from local shards of its file tree, toy_seg from shards of its file tree
+streamed from an S3-compatible server, so that the learning bounds are also asserted for the
+shard paths (an epoch from shards takes exactly the file tree's samples
 and augmentations: tests/training/test_shards_training.py)."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.make_shards import main as make_shards
 from tests.helpers import QUIET, Run, run_entry_point
 from tests.object_storage import storage_options, upload
+from tests.shard_folders import shards_of
 
 # Only a hang should stop a preset run: minutes on 2 idle cores, several times that on a busy
 # machine (the toy_cls run has passed the runner's default of 10 minutes on a loaded one).
@@ -31,16 +31,10 @@ def _preset_run(experiment: str, data: list[str], folder: Path) -> Run:
     return run_entry_point("src/train.py", overrides, folder / "run", timeout=PRESET_RUN_TIMEOUT_S)
 
 
-def _shards_of(data: str, tree: Path, folder: Path) -> Path:
-    """``tree`` (of data preset ``data``) converted into ``folder``/shards."""
-    make_shards([f"data={data}", f"data.root={tree}", f"out={folder / 'shards'}"])
-    return folder / "shards"
-
-
 @pytest.fixture(scope="session")
 def toy_cls_run(toy_imagenet_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("toy_cls")
-    shards = _shards_of("toy_imagenet", toy_imagenet_root, folder)
+    shards = shards_of("toy_imagenet", toy_imagenet_root, folder)
     return _preset_run("toy_cls", ["data.format=shards", f"data.root={shards}"], folder)
 
 
@@ -49,7 +43,7 @@ def toy_seg_run(
     toy_ade20k_root: Path, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Run:
     folder = tmp_path_factory.mktemp("toy_seg")
-    shards = _shards_of("toy_ade20k", toy_ade20k_root, folder)
+    shards = shards_of("toy_ade20k", toy_ade20k_root, folder)
     data = [
         "data.format=shards",
         f"data.root={upload(shards, s3_endpoint, 'toy_ade20k')}",
