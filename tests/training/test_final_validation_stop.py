@@ -42,7 +42,7 @@ def test_a_stop_in_the_final_validation_without_any_checkpoint_says_none_holds_t
         final_validation(trainer, SignalledInValidation(), None)
     assert stopped.value.code == exit_code(signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) is earlier  # the handlers are put back
-    (record,) = caplog.records
+    (record,) = [r for r in caplog.records if r.name == "src.runs.final_validation"]
     message = record.getMessage()
     assert "SIGTERM in the final validation; training had finished" in message
     assert f"no checkpoint holds it: {tmp_path / 'checkpoints'} has none" in message
