@@ -16,6 +16,8 @@ from torch import nn
 NormFactory = Callable[[int], nn.Module]
 
 NORM_LAYERS = ("batchnorm", "syncbn", "groupnorm", "frozenbn")
+# the module classes those names build (frozen BN is a BatchNorm2d)
+NORM_MODULES = (nn.BatchNorm2d, nn.SyncBatchNorm, nn.GroupNorm)
 
 
 class FrozenBatchNorm2d(nn.BatchNorm2d):
