@@ -44,6 +44,11 @@ def test_resnest50_is_5_37_gmacs_at_224() -> None:
     assert round(macs_of("resnest50") / 1e9, 2) == 5.37
 
 
+def test_a_groupnorm_model_counts_as_its_batchnorm_twin() -> None:
+    """Norms are not counted; GroupNorm on the 1-image probe's 1x1 attention maps once refused."""
+    assert macs_of("resnest50", norm_layer="groupnorm") == macs_of("resnest50")
+
+
 def test_radix_zero_is_a_plain_grouped_conv_baseline() -> None:
     resnext = create_backbone("resnext50d_32x4d")
     conv2 = resnext.layer1[0].conv2
