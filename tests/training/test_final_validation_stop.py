@@ -15,6 +15,7 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 
 from src.runs.final_validation import final_validation
 from src.runs.stop_signals import RunStopped, exit_code
+from tests.log_records import messages_of
 
 
 class SignalledInValidation(BoringModel):
@@ -42,8 +43,7 @@ def test_a_stop_in_the_final_validation_without_any_checkpoint_says_none_holds_t
         final_validation(trainer, SignalledInValidation(), None)
     assert stopped.value.code == exit_code(signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) is earlier  # the handlers are put back
-    (record,) = [r for r in caplog.records if r.name == "src.runs.final_validation"]
-    message = record.getMessage()
+    (message,) = messages_of(caplog, "src.runs.final_validation")
     assert "SIGTERM in the final validation; training had finished" in message
     assert f"no checkpoint holds it: {tmp_path / 'checkpoints'} has none" in message
     assert "python src/eval.py" not in message  # there is nothing to validate

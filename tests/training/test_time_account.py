@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from src.callbacks.time_account import ACTIVITIES, DATA_WAIT_SHARE, EPOCH, TimeAccount, metric_name
 from tests.configs.test_experiments import compose_train
 from tests.helpers import CONFIG_DIR
+from tests.log_records import messages_of
 
 SLEEP_S = 0.03  # per training sample: far longer than the tiny model's step
 TRAIN_SAMPLES = 6  # one per batch
@@ -92,8 +93,7 @@ def test_a_run_waiting_for_its_data_is_warned_once_and_its_epochs_account_for_th
         trainer.fit(TinyClassifier(), train, val)
     fit_wall = time.perf_counter() - started
 
-    ours = [record for record in caplog.records if record.name == "src.callbacks.time_account"]
-    (warning,) = [record.getMessage() for record in ours]  # once, not every epoch
+    (warning,) = messages_of(caplog, "src.callbacks.time_account")  # once, not every epoch
     assert "Epoch 0 waited" in warning and "data.num_workers (now 0)" in warning
     assert "callbacks.time_account.data_wait_warn_share=0.2" in warning
     epochs = _epoch_rows(Path(trainer.logger.log_dir) / "metrics.csv")

@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from src.runs.identity import read_run_record
 from src.runs.wandb_logger import make_wandb_logger, offline_reason
 from tests.helpers import run_entry_point, short_run
+from tests.log_records import messages_of
 from tests.training.wandb_records import run_contents
 
 
@@ -121,4 +122,4 @@ def test_a_run_started_by_a_sweep_agent_function_is_reused(
     agent_run = wandb.init(mode="offline", dir=str(tmp_path), project="sweep")
     logger = make_wandb_logger(save_dir=str(tmp_path), project="test")
     assert logger.experiment is agent_run
-    assert not [r for r in caplog.records if r.name == "src.runs.wandb_logger"]
+    assert not messages_of(caplog, "src.runs.wandb_logger")
