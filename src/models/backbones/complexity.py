@@ -36,8 +36,7 @@ def _without_norms(model: nn.Module) -> nn.Module:
     """``model`` with every norm layer replaced by an identity (shapes are unchanged)."""
     norms = [name for name, module in model.named_modules() if isinstance(module, NORM_MODULES)]
     for name in norms:
-        parent, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent), child, nn.Identity())
+        model.set_submodule(name, nn.Identity())
     return model
 
 
