@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
 
 from src.pipeline import train
-from tests.helpers import CONFIG_DIR, REPO_ROOT
+from tests.composition import compose_train
+from tests.helpers import CONFIG_DIR
 
 EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
 
@@ -24,20 +21,6 @@ TOY_OVERRIDES = {
 # runs its own model, batch (2), augmentation and inference at a quarter of its sizes (crop 480
 # and base 520 take ~40 s a step on 2 CPU cores): the check that the ADE20K recipe itself runs.
 OWN_DATA_SETTINGS = {"resnest_seg": ["data.crop_size=120", "data.base_size=130"]}
-
-
-def compose_train(overrides: list[str], run_dir: Path, config_name: str = "train") -> DictConfig:
-    """The ``train`` config (or ``eval``, ``predict``) as ``src/train.py`` (``src/eval.py``,
-    ``src/predict.py``) would see it, with its run dir in ``run_dir``."""
-    os.environ.setdefault("PROJECT_ROOT", str(REPO_ROOT))
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(
-            config_name,
-            overrides=[*overrides, f"paths.output_dir={run_dir}"],
-            return_hydra_config=True,
-        )
-    HydraConfig.instance().set_config(cfg)  # for the Hydra choices that runs record
-    return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # as the app sees it
 
 
 def test_every_experiment_is_covered() -> None:

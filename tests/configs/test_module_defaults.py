@@ -11,7 +11,7 @@ import hydra
 import pytest
 from omegaconf import DictConfig
 
-from tests.configs.test_experiments import compose_train
+from tests.composition import compose_train
 
 # The config nodes the module is built from (passed to both), and the keys each module needs
 # from its data (no default in Python).

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from scripts.make_shards import compose_config
 from src.utils.config_validation import validate_config
-from tests.configs.test_experiments import compose_train
+from tests.composition import compose_train
 from tests.helpers import REPO_ROOT
 
 SECTION = re.search(

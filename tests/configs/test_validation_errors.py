@@ -10,7 +10,7 @@ import torch
 
 from src.pipeline import train
 from src.utils.config_validation import ConfigError, check_devices, validate_config
-from tests.configs.test_experiments import compose_train
+from tests.composition import compose_train
 
 
 def config_error(overrides: list[str], tmp_path: Path) -> str:

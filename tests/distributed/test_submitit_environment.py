@@ -27,7 +27,7 @@ from src.cluster.submitit_environment import (
 )
 from src.utils.checkpoint_io import AtomicCheckpointIO
 from src.utils.config_validation import ConfigError
-from tests.configs.test_experiments import compose_train
+from tests.composition import compose_train
 
 # Task 3 of a job of 8 tasks on 2 nodes of 4 (SLURM's block distribution: node 0, local rank 3).
 SLURM_RANK_3_OF_8 = {

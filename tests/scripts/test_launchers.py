@@ -13,7 +13,7 @@ import pytest
 
 from src.data.shard_format import MANIFEST
 from src.utils.config_validation import validate_config
-from tests.configs.test_experiments import compose_train
+from tests.composition import compose_train
 from tests.helpers import REPO_ROOT
 
 SBATCH = REPO_ROOT / "scripts" / "slurm" / "train.sbatch"

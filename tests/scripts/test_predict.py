@@ -31,7 +31,7 @@ from src.utils.config_validation import ConfigError, validate_config
 from src.visualization import palette
 from src.weights_report import check_something_to_evaluate
 from tests.backbones.hub_cache import put_in_hub_cache, use_hub_cache
-from tests.configs.test_experiments import compose_train
+from tests.composition import compose_train
 from tests.data.test_eval_protocol import smooth_image
 from tests.helpers import REPO_ROOT, SMALL_CLS, TOY_ENCODING_MS_FLIP
 from tests.oracles.randomise import randomise_batchnorm

@@ -17,7 +17,7 @@ from src.pipeline import evaluate, resolve_ckpt_path
 from src.tasks.checkpoint_fit import CheckpointMismatchError
 from src.utils.checkpoint_io import AtomicCheckpointIO, CheckpointLoadError
 from src.utils.run_config import save_run_config
-from tests.configs.test_experiments import compose_train
+from tests.composition import compose_train
 from tests.helpers import REPO_ROOT, run_entry_point, small_cls_run
 from tests.training.slow_checkpoint_write import HALF_WRITTEN
 

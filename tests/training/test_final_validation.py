@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from src.pipeline import train
-from tests.configs.test_experiments import compose_train
+from tests.composition import compose_train
 from tests.helpers import SMALL_CLS, short_run
 
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from src.models.backbones import create_backbone
 from src.models.folding import conv_bn_pairs, fold_batchnorm
-from tests.configs.test_experiments import compose_train
+from tests.composition import compose_train
 from tests.oracles.randomise import randomise_batchnorm
 
 LAYOUTS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from src.callbacks.time_account import ACTIVITIES, DATA_WAIT_SHARE, EPOCH, TimeAccount, metric_name
-from tests.configs.test_experiments import compose_train
+from tests.composition import compose_train
 from tests.helpers import CONFIG_DIR
 from tests.log_records import messages_of
 
